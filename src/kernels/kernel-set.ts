@@ -1,0 +1,78 @@
+import type { GgmlType } from "../tensor/ggml-type.js";
+
+/**
+ * The compute kernels of one lane (one thread and its WebAssembly memory).
+ *
+ * Every pointer is a byte offset into that lane's memory; every length is in elements unless it
+ * says bytes. Two implementations exist behind this one interface:
+ * - `wasm` (src/kernels/wasm-kernels.ts): AssemblyScript SIMD, relaxed SIMD when the runtime has it;
+ * - `ref` (src/kernels/ref-kernels.ts): plain TypeScript over the same memory, the test oracle.
+ * `SLIMLM_VALIDATE_KERNELS=1` wraps the fast set so that every call is checked against `ref`.
+ *
+ * Layouts (row-major, f32 unless said otherwise):
+ * - activations X: [T][k]; matmul outputs Y: [T][ldy] (a lane writes its own columns, y already
+ *   points at its first column).
+ * - weights W: [rows][k] in GGUF block layout of `type` (rows contiguous, each row k/blockSize blocks).
+ * - KV cache of one layer: [block][nKvHeads][blockSize][headDim] f32, located through a block table
+ *   (i32 block ids, one per `blockSize` positions).
+ */
+export interface KernelSet {
+  readonly name: string;
+
+  /**
+   * Convert `T` activation rows of `k` floats at `x` into `type`'s vecDot format at `dst`
+   * (F32: copy; F16: f32 values rounded to f16 precision, stored as f32; Q8_0: 34-byte blocks;
+   * Q8_K: 292-byte blocks). Returns nothing; the row stride at dst is `activationRowBytes(type, k)`.
+   */
+  quantizeActivations(type: GgmlType, x: number, dst: number, k: number, T: number): void;
+
+  /**
+   * y[t * ldy + r] = dot(W[r, :], Xq[t, :]) for r < rows, t < T.
+   * `xq` holds T rows already converted by `quantizeActivations(type, ...)`.
+   */
+  matmul(type: GgmlType, w: number, xq: number, y: number, rows: number, k: number, T: number, ldy: number): void;
+
+  /** out[t, i] = x[t, i] / sqrt(mean_i(x[t, :]^2) + eps) * w[i], for T rows of n; out may equal x. */
+  rmsnorm(x: number, w: number, out: number, n: number, T: number, eps: number): void;
+
+  /**
+   * Rotate the first nRot dims of each of nHeads heads of T rows in place.
+   * x: [T][rowStride] floats, head h of row t at x + (t * rowStride + h * headDim) * 4.
+   * cosSin: [T][nRot / 2][2] (cos, sin) per row, precomputed by the caller.
+   * neox = false: pairs (2i, 2i+1) (llama.cpp "normal"); neox = true: pairs (i, i + nRot/2).
+   */
+  rope(x: number, cosSin: number, T: number, nHeads: number, headDim: number, nRot: number, rowStride: number, neox: boolean): void;
+
+  /**
+   * Causal attention of one query token over `nKeys` cached positions of one sequence.
+   * q, out: [nHeads][headDim]; query head h reads KV head floor(h / (nHeads / nKvHeads)).
+   * kCache, vCache: one layer's pools (see layout above); blockTable: i32 block ids.
+   * scratch: at least nKeys floats. out = softmax(scale * q.K^T) . V
+   */
+  attention(
+    q: number,
+    out: number,
+    kCache: number,
+    vCache: number,
+    blockTable: number,
+    nKeys: number,
+    nHeads: number,
+    nKvHeads: number,
+    headDim: number,
+    blockSize: number,
+    scale: number,
+    scratch: number,
+  ): void;
+
+  /** out[i] = silu(gate[i]) * up[i], i < n (out may alias either input). */
+  swiglu(gate: number, up: number, out: number, n: number): void;
+
+  /** out[i] = a[i] + b[i], i < n (out may alias either input). */
+  add(a: number, b: number, out: number, n: number): void;
+
+  /** x[t * rowStride + i] += bias[i] for i < n, t < T. */
+  addBias(x: number, bias: number, n: number, T: number, rowStride: number): void;
+}
+
+/** Formats the matmul kernels compute on directly; every other type is converted at load. */
+export const COMPUTED_TYPES: readonly GgmlType[] = [0, 1, 8, 2, 12, 14]; // F32 F16 Q8_0 Q4_0 Q4_K Q6_K
