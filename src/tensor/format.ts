@@ -19,9 +19,9 @@ export interface BlockFormat {
   readonly typeSize: number;
   /**
    * The format activations are converted to before `vecDot` (ggml's `vec_dot_type`):
-   * F32 for F32, F16 for F16, Q8_0 for Q4_0/Q8_0/Q5_x/Q4_1 (Q8_1 in ggml for the _1 types; we use Q8_0
-   * semantics only where noted), Q8_K for the K-quants. Undefined when the format is storage-only
-   * (we dequantize it at load instead of computing on it).
+   * F32 for F32, F16 for F16, BF16 for BF16, Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for
+   * the K-quants. Undefined for the activation-only formats Q8_1 and Q8_K (ggml has no vec_dot
+   * with them on the left) and for storage-only formats (dequantized at load).
    */
   readonly vecDotType: GgmlType | undefined;
   /** `n` elements (a multiple of blockSize) from `src` (n/blockSize*typeSize bytes) into `dst[0..n)`. */
