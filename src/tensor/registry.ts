@@ -9,10 +9,17 @@ import { GgmlType, ggmlTypeName } from "./ggml-type.js";
 import { BF16_FORMAT } from "./formats/bf16.js";
 import { F16_FORMAT } from "./formats/f16.js";
 import { F32_FORMAT } from "./formats/f32.js";
+import { Q2_K_FORMAT } from "./formats/q2_k.js";
+import { Q3_K_FORMAT } from "./formats/q3_k.js";
 import { Q4_0_FORMAT } from "./formats/q4_0.js";
+import { Q4_1_FORMAT } from "./formats/q4_1.js";
 import { Q4_K_FORMAT } from "./formats/q4_k.js";
+import { Q5_0_FORMAT } from "./formats/q5_0.js";
+import { Q5_1_FORMAT } from "./formats/q5_1.js";
+import { Q5_K_FORMAT } from "./formats/q5_k.js";
 import { Q6_K_FORMAT } from "./formats/q6_k.js";
 import { Q8_0_FORMAT } from "./formats/q8_0.js";
+import { Q8_1_FORMAT } from "./formats/q8_1.js";
 import { Q8_K_FORMAT } from "./formats/q8_k.js";
 
 const ROWS: readonly BlockFormat[] = [
@@ -20,8 +27,15 @@ const ROWS: readonly BlockFormat[] = [
   F16_FORMAT,
   BF16_FORMAT,
   Q4_0_FORMAT,
+  Q4_1_FORMAT,
+  Q5_0_FORMAT,
+  Q5_1_FORMAT,
   Q8_0_FORMAT,
+  Q8_1_FORMAT,
+  Q2_K_FORMAT,
+  Q3_K_FORMAT,
   Q4_K_FORMAT,
+  Q5_K_FORMAT,
   Q6_K_FORMAT,
   Q8_K_FORMAT,
 ];

@@ -164,7 +164,10 @@ test("vecDot: close to the float dot of the unquantized data (ggml thresholds) a
     const rel = Math.abs(got - viaDequant) / scale;
     lines.push(`${f.name.padEnd(5)} dot product error ${err.toFixed(6)} (max ${max}); vs dequantized dot: ${rel.toExponential(2)} of sum|w*x|`);
     assert.ok(err < max, `${f.name}: dot error ${err}`);
-    assert.ok(rel < 1e-6, `${f.name}: vecDot ${got} vs dequantized dot ${viaDequant}`);
+    // NOTE: Q8_1 carries s = d*sum(q) rounded to f16, which the _1 dot products use for the min
+    // term: up to 2^-11 relative of that term, hence the looser bound there.
+    const tol = f.vecDotType === GgmlType.Q8_1 ? 1e-4 : 1e-6;
+    assert.ok(rel < tol, `${f.name}: vecDot ${got} vs dequantized dot ${viaDequant}`);
   }
   console.log(lines.join("\n"));
 });
