@@ -28,6 +28,9 @@ const niI32 = new Int32Array(niF32.buffer);
  * reproduces the same bit trick (garbage in, the same garbage out), NaN included.
  */
 export function nearestInt(x: number): number {
+  // In range, the f32 sum has ulp 1 and lies in [2^23, 2^24): the low mantissa bits are the
+  // sum minus 2^23, so plain arithmetic gives the same int without a memory round trip.
+  if (x <= 4194303 && x >= -4194303) return Math.fround(x + 12582912) - 12582912;
   niF32[0] = x + 12582912;
   return (niI32[0] & 0x007fffff) - 0x00400000;
 }

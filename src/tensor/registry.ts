@@ -63,8 +63,8 @@ export function getFormat(type: number, context?: string): BlockFormat {
       expected: `one of ${SUPPORTED_NAMES}`,
       got: known ? ggmlTypeName(type) : `type id ${type}`,
       hint: known
-        ? "i-quants (iq*), ternary (tq*) and integer tensor types are not implemented; " +
-          "re-quantize the model to a K-quant (e.g. Q4_K_M) or Q8_0/F16"
+        ? `slimlm does not implement ${ggmlTypeName(type)} (i-quants, ternary and integer/f64 types); ` +
+          "re-quantize the model with llama.cpp's llama-quantize to e.g. Q4_K_M, Q8_0 or F16"
         : "the file may come from a newer llama.cpp than slimlm knows, or be corrupt",
     },
   );

@@ -11,6 +11,21 @@ import type { BlockFormat } from "../../src/tensor/format.js";
 import { rowBytes } from "../../src/tensor/format.js";
 import { GgmlType, ggmlTypeName } from "../../src/tensor/ggml-type.js";
 import { FORMATS, getFormat, tensorBytes } from "../../src/tensor/registry.js";
+import * as bf16 from "../../src/tensor/formats/bf16.js";
+import * as f16 from "../../src/tensor/formats/f16.js";
+import * as f32 from "../../src/tensor/formats/f32.js";
+import * as q2_k from "../../src/tensor/formats/q2_k.js";
+import * as q3_k from "../../src/tensor/formats/q3_k.js";
+import * as q4_0 from "../../src/tensor/formats/q4_0.js";
+import * as q4_1 from "../../src/tensor/formats/q4_1.js";
+import * as q4_k from "../../src/tensor/formats/q4_k.js";
+import * as q5_0 from "../../src/tensor/formats/q5_0.js";
+import * as q5_1 from "../../src/tensor/formats/q5_1.js";
+import * as q5_k from "../../src/tensor/formats/q5_k.js";
+import * as q6_k from "../../src/tensor/formats/q6_k.js";
+import * as q8_0 from "../../src/tensor/formats/q8_0.js";
+import * as q8_1 from "../../src/tensor/formats/q8_1.js";
+import * as q8_k from "../../src/tensor/formats/q8_k.js";
 
 /** ggml-common.h static_asserts: [type, block size, bytes per block, vec_dot_type]. */
 const GGML_TABLE: [GgmlType, number, number, GgmlType | undefined][] = [
@@ -34,9 +49,10 @@ const GGML_TABLE: [GgmlType, number, number, GgmlType | undefined][] = [
 const ALL = [...FORMATS.values()];
 
 test("format table matches ggml's block sizes, type sizes and vec_dot types", () => {
+  assert.equal(FORMATS.size, GGML_TABLE.length);
   for (const [type, bs, ts, vdt] of GGML_TABLE) {
     const f = FORMATS.get(type);
-    if (f === undefined) continue; // not implemented yet: reported by the golden tests
+    assert.ok(f !== undefined, `${ggmlTypeName(type)} registered`);
     assert.equal(f.type, type);
     assert.equal(f.name, ggmlTypeName(type));
     assert.equal(f.blockSize, bs, `${f.name} block size`);
@@ -52,6 +68,32 @@ test("format table matches ggml's block sizes, type sizes and vec_dot types", ()
       GGML_TABLE.some(([t]) => t === type),
       `${f.name} is in the ggml table`,
     );
+  }
+});
+
+test("every format module's BLOCK_SIZE/TYPE_SIZE match its registered format", () => {
+  const modules: [{ BLOCK_SIZE: number; TYPE_SIZE: number }, GgmlType][] = [
+    [f32, GgmlType.F32],
+    [f16, GgmlType.F16],
+    [bf16, GgmlType.BF16],
+    [q4_0, GgmlType.Q4_0],
+    [q4_1, GgmlType.Q4_1],
+    [q5_0, GgmlType.Q5_0],
+    [q5_1, GgmlType.Q5_1],
+    [q8_0, GgmlType.Q8_0],
+    [q8_1, GgmlType.Q8_1],
+    [q2_k, GgmlType.Q2_K],
+    [q3_k, GgmlType.Q3_K],
+    [q4_k, GgmlType.Q4_K],
+    [q5_k, GgmlType.Q5_K],
+    [q6_k, GgmlType.Q6_K],
+    [q8_k, GgmlType.Q8_K],
+  ];
+  assert.equal(modules.length, FORMATS.size);
+  for (const [m, t] of modules) {
+    const f = getFormat(t);
+    assert.equal(m.BLOCK_SIZE, f.blockSize, f.name);
+    assert.equal(m.TYPE_SIZE, f.typeSize, f.name);
   }
 });
 
