@@ -1,5 +1,7 @@
 /**
- * Bit-exactness against llama.cpp (see fixture.ts for how the golden data was generated):
+ * Bit-exactness against llama.cpp. The golden data was generated once from llama.cpp commit
+ * 80fb11a's ggml-quants.c / ggml-cpu/quants.c by a throwaway C harness that is not part of the
+ * repository (details in fixture.ts). Checked here:
  * quantizeRowRef bytes, dequantizeRow f32 bits and vecDot f32 bits for every format we
  * implement, on the same inputs the C oracle saw.
  */
