@@ -1,0 +1,35 @@
+import { Command, CommanderError } from "commander";
+import { EXIT_USER, runCommand } from "./common.js";
+import { registerGenerate } from "./commands/generate.js";
+import { registerInfo } from "./commands/info.js";
+import { registerTokenize } from "./commands/tokenize.js";
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("slimlm")
+    .description("Make language models smaller and faster, and serve them. TypeScript, no Python.")
+    .showHelpAfterError(false)
+    .exitOverride();
+  registerGenerate(program);
+  registerTokenize(program);
+  registerInfo(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  for (const c of program.commands) c.exitOverride();
+  await runCommand(async () => {
+    try {
+      await program.parseAsync(argv as string[]);
+    } catch (e) {
+      if (e instanceof CommanderError) {
+        // commander already printed its message on stderr
+        if (e.code !== "commander.helpDisplayed" && e.code !== "commander.version" && e.code !== "commander.help") process.exitCode = e.exitCode || EXIT_USER;
+        return;
+      }
+      throw e;
+    }
+  });
+}

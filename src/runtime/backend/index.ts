@@ -1,0 +1,144 @@
+/**
+ * The lane backend: loads a model into N lanes (this thread + N-1 workers) and runs forward
+ * passes over batches. This is the engine's compute seam: another backend (e.g. ONNX Runtime)
+ * would offer the same `forward(batch) -> logits`.
+ */
+import { Worker } from "node:worker_threads";
+import { SlimError, InternalError } from "../../errors.js";
+import type { ModelFile } from "../../formats/weights.js";
+import type { KernelSet } from "../../kernels/kernel-set.js";
+import { createKernels, createRefKernels, loadKernelModule } from "../../kernels/index.js";
+import { getFamily } from "../../models/index.js";
+import { type Batch, type BatchCapacity, BatchLayout } from "./batch.js";
+import { Lane } from "./lane.js";
+import { type LoadProgress, loadWeights } from "./load.js";
+import { type LanePlan, RecordingSpace, layoutLanes } from "./plan.js";
+import { Command, LaneAborted, LaneSync } from "./sync.js";
+
+export type KernelMode = "wasm" | "ref";
+
+export interface BackendOptions {
+  readonly threads: number;
+  readonly capacity: BatchCapacity;
+  readonly kvTokens: number;
+  readonly kvBlockSize: number;
+  /** Longest sequence, in positions. */
+  readonly maxContext: number;
+  readonly kernels?: KernelMode;
+  /** "auto" (default): relaxed SIMD when the runtime supports it. */
+  readonly simd?: "auto" | "on" | "off";
+  readonly onProgress?: LoadProgress;
+}
+
+/** What a worker lane receives (structured-cloned). */
+export interface LaneInit {
+  readonly index: number;
+  readonly plan: LanePlan;
+  readonly config: unknown;
+  readonly memories: readonly WebAssembly.Memory[];
+  readonly ctrl: SharedArrayBuffer;
+  readonly module: WebAssembly.Module | undefined;
+  readonly kernelMode: KernelMode;
+  readonly startGeneration: number;
+}
+
+export function makeKernels(mode: KernelMode, module: WebAssembly.Module | undefined, memory: WebAssembly.Memory): KernelSet {
+  if (mode === "ref" || module === undefined) return createRefKernels(memory);
+  return createKernels(module, memory);
+}
+
+export class LaneBackend {
+  private closed = false;
+
+  private constructor(
+    readonly plan: LanePlan,
+    readonly memories: readonly WebAssembly.Memory[],
+    private readonly lane0: Lane<unknown>,
+    private readonly sync: LaneSync,
+    private readonly batchLayout: BatchLayout,
+    private readonly workers: readonly Worker[],
+    readonly relaxedSimd: boolean,
+  ) {}
+
+  static async create(file: ModelFile, familyName: string, config: unknown, opts: BackendOptions): Promise<LaneBackend> {
+    const family = getFamily(familyName);
+    const nLanes = opts.threads;
+    const rec = new RecordingSpace(file.weights, nLanes);
+    family.declare(config, rec);
+    const plan = layoutLanes(rec, familyName, {
+      nLanes,
+      capacity: opts.capacity,
+      kvTokens: opts.kvTokens,
+      kvBlockSize: opts.kvBlockSize,
+      maxContext: opts.maxContext,
+    });
+    const memories = plan.lanes.map((l) => new WebAssembly.Memory({ initial: l.pages, maximum: l.pages, shared: true }));
+    loadWeights(plan, file.weights, memories, opts.onProgress);
+
+    const mode = opts.kernels ?? "wasm";
+    const loaded = mode === "wasm" ? await loadKernelModule({ relaxed: opts.simd === "on" ? "on" : opts.simd === "off" ? "off" : "auto" }) : undefined;
+    const batchLayout = new BatchLayout(plan.capacity);
+    const ctrl = new SharedArrayBuffer(batchLayout.words * 4);
+    const sync = new LaneSync(new Int32Array(ctrl), nLanes);
+    const workers: Worker[] = [];
+    const ready: Promise<void>[] = [];
+    for (let i = 1; i < nLanes; i++) {
+      const init: LaneInit = { index: i, plan, config, memories, ctrl, module: loaded?.module, kernelMode: mode, startGeneration: 0 };
+      const w = new Worker(new URL("./worker.js", import.meta.url), { workerData: init });
+      workers.push(w);
+      ready.push(
+        new Promise((resolve, reject) => {
+          w.once("message", (m: { type: string; message?: string }) => {
+            if (m.type === "ready") resolve();
+            else reject(new InternalError(m.message ?? "worker failed"));
+          });
+          w.once("error", reject);
+        }),
+      );
+    }
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw e;
+    }
+    for (const w of workers) w.unref();
+    const kernels = makeKernels(mode, loaded?.module, memories[0]!);
+    const lane0 = new Lane(0, plan, family, config, kernels, memories, sync, batchLayout);
+    return new LaneBackend(plan, memories, lane0, sync, batchLayout, workers, loaded?.relaxed ?? false);
+  }
+
+  get kernelName(): string {
+    return this.lane0.kernels.name;
+  }
+
+  /** Bytes of all lanes' memories. */
+  get memoryBytes(): number {
+    return this.plan.lanes.reduce((s, l) => s + l.pages * 65536, 0);
+  }
+
+  /**
+   * Run one forward pass. Returns the logits of `batch.outputRows`, [R][vocab], as a view that
+   * stays valid until the next call.
+   */
+  forward(batch: Batch): Float32Array {
+    if (this.closed) throw new InternalError("forward on a closed backend");
+    this.batchLayout.write(this.sync.ctrl, batch);
+    this.sync.publish(Command.FORWARD);
+    try {
+      this.lane0.forward();
+    } catch (e) {
+      if (e instanceof LaneAborted) throw new InternalError(e.message);
+      if (!(e instanceof SlimError)) this.sync.abort(e instanceof Error ? e.message : String(e));
+      throw e;
+    }
+    return this.lane0.outputView();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.sync.publish(Command.EXIT);
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * The lane plan: which rows of which weight each lane owns, and where everything lives in each
+ * lane's WebAssembly memory. Built once on the loading thread by running the model's `declare`
+ * against a recording WeightSpace; sent as plain data to the workers, which run `declare` again
+ * against a `BoundSpace` to get the very same handles.
+ */
+import { ModelFormatError, ResourceError, UnsupportedError, assert } from "../../errors.js";
+import type { WeightSource } from "../../formats/weights.js";
+import type { Act, KvCacheShape, MatrixOptions, Vec, Weight, WeightSpace } from "../../models/ops.js";
+import { GgmlType, ggmlTypeName } from "../../tensor/ggml-type.js";
+import { getFormat } from "../../tensor/registry.js";
+import { COMPUTED_TYPES } from "../../kernels/kernel-set.js";
+import { KERNEL_RESERVED_BYTES } from "../../kernels/index.js";
+import type { BatchCapacity } from "./batch.js";
+
+export interface PlannedMatrix extends Weight {
+  /** Type in the file. */
+  readonly fileType: GgmlType;
+  /** Type the kernels compute on (fileType, or F32 for storage-only types). */
+  readonly type: GgmlType;
+  readonly bias: string | undefined;
+  /** Row boundaries per lane: lane i owns rows [bounds[i], bounds[i+1]). */
+  readonly bounds: readonly number[];
+}
+
+export interface PlannedAct extends Act {
+  readonly perOutputRow: boolean;
+}
+
+export interface KvPlan extends KvCacheShape {
+  /** Positions per block. */
+  readonly blockSize: number;
+  readonly nBlocks: number;
+  /** KV-head boundaries per lane (same split as attn_k rows / headDim). */
+  readonly headBounds: readonly number[];
+}
+
+export interface LaneLayout {
+  readonly bytes: number;
+  readonly pages: number;
+  readonly act: readonly number[];
+  readonly matrix: readonly number[];
+  readonly bias: readonly number[];
+  readonly vec: readonly number[];
+  /** Activations converted for the matmul kernels: maxTokens rows of the widest conversion. */
+  readonly quantScratch: number;
+  /** maxContext floats of attention scores. */
+  readonly attnScratch: number;
+  /** RoPE cos/sin table: maxTokens x nRot/2 x 2 floats. */
+  readonly ropeTable: number;
+  /** i32 block tables of the batch. */
+  readonly blockTables: number;
+  /** Per layer, the K and V pools of this lane's KV heads: [block][head][slot][headDim] f32. */
+  readonly kCache: readonly number[];
+  readonly vCache: readonly number[];
+}
+
+export interface LanePlan {
+  readonly family: string;
+  readonly nLanes: number;
+  readonly matrices: readonly PlannedMatrix[];
+  readonly vectors: readonly Vec[];
+  readonly acts: readonly PlannedAct[];
+  readonly kv: KvPlan;
+  readonly small: Readonly<Record<string, readonly number[]>>;
+  readonly capacity: BatchCapacity;
+  /** Longest sequence (positions) the attention scratch can hold. */
+  readonly maxContext: number;
+  readonly ropeMaxPairs: number;
+  readonly lanes: readonly LaneLayout[];
+}
+
+export interface PlanOptions {
+  readonly nLanes: number;
+  readonly capacity: BatchCapacity;
+  /** Total KV positions over all sequences. */
+  readonly kvTokens: number;
+  readonly kvBlockSize: number;
+  readonly maxContext: number;
+}
+
+/** Rows are split in multiples of this when a matrix does not ask for a unit. */
+const DEFAULT_SHARD_UNIT = 4;
+const ALIGN = 64;
+const MAX_PAGES = 65535; // one WebAssembly memory: 4 GiB - 64 KiB
+const PAGE = 65536;
+
+/** Lane i of n gets units [floor(i*n/L), floor((i+1)*n/L)); returns row boundaries. */
+export function partition(rows: number, unit: number, nLanes: number): number[] {
+  const units = Math.ceil(rows / unit);
+  const bounds: number[] = [];
+  for (let i = 0; i <= nLanes; i++) bounds.push(Math.min(rows, Math.floor((i * units) / nLanes) * unit));
+  return bounds;
+}
+
+/** Bytes of one activation row of `k` floats once converted for matmul against `type`. */
+export function activationRowBytes(type: GgmlType, k: number): number {
+  switch (type) {
+    case GgmlType.F32:
+    case GgmlType.F16:
+      return k * 4; // F16: f32 values rounded to f16 precision
+    case GgmlType.Q8_0:
+    case GgmlType.Q4_0:
+      return (k / 32) * 34;
+    case GgmlType.Q4_K:
+    case GgmlType.Q6_K:
+      return (k / 256) * 292;
+    default:
+      throw new UnsupportedError(`no matmul kernel for ${ggmlTypeName(type)}`);
+  }
+}
+
+export function weightBytes(type: GgmlType, rows: number, cols: number): number {
+  const f = getFormat(type);
+  return rows * (cols / f.blockSize) * f.typeSize;
+}
+
+/** Records a model's declarations against a file's tensors. */
+export class RecordingSpace implements WeightSpace {
+  readonly matrices: PlannedMatrix[] = [];
+  readonly vectors: Vec[] = [];
+  readonly acts: PlannedAct[] = [];
+  readonly small: Record<string, number[]> = {};
+  kv: KvCacheShape | undefined;
+
+  constructor(
+    private readonly weights: WeightSource,
+    private readonly nLanes: number,
+  ) {}
+
+  has(name: string): boolean {
+    return this.weights.get(name) !== undefined;
+  }
+
+  private tensor(name: string, dims: readonly number[]) {
+    const t = this.weights.get(name);
+    if (t === undefined) {
+      throw new ModelFormatError("missing tensor", { file: this.weights.path, field: name, hint: "the file is incomplete or not a supported architecture" });
+    }
+    const got = t.dims.length === 1 && dims.length === 2 && dims[1] === 1 ? [...t.dims, 1] : t.dims;
+    if (got.length !== dims.length || got.some((d, i) => d !== dims[i])) {
+      throw new ModelFormatError("tensor has the wrong shape", {
+        file: this.weights.path,
+        field: name,
+        expected: `[${dims.join(", ")}]`,
+        got: `[${t.dims.join(", ")}]`,
+      });
+    }
+    return t;
+  }
+
+  matrix(name: string, opts: MatrixOptions): Weight {
+    const existing = this.matrices.find((m) => m.name === name);
+    if (existing !== undefined) return existing;
+    const [cols, rows] = opts.shape;
+    const t = this.tensor(name, opts.shape);
+    getFormat(t.type, name); // unsupported types fail here, naming the tensor
+    const type = COMPUTED_TYPES.includes(t.type) ? t.type : GgmlType.F32;
+    if (opts.bias !== undefined) this.tensor(opts.bias, [rows]);
+    const m: PlannedMatrix = {
+      id: this.matrices.length,
+      name,
+      rows,
+      cols,
+      fileType: t.type,
+      type,
+      bias: opts.bias,
+      bounds: partition(rows, opts.shardUnit ?? DEFAULT_SHARD_UNIT, this.nLanes),
+    };
+    this.matrices.push(m);
+    return m;
+  }
+
+  vector(name: string, length: number): Vec {
+    this.tensor(name, [length]);
+    const v: Vec = { id: this.vectors.length, name, length };
+    this.vectors.push(v);
+    return v;
+  }
+
+  readSmall(name: string, length: number): Float32Array {
+    const t = this.tensor(name, [length]);
+    const values = readTensorF32(this.weights, name, t.type, length);
+    this.small[name] = Array.from(values);
+    return values;
+  }
+
+  activation(name: string, width: number, opts?: { perOutputRow?: boolean }): Act {
+    const a: PlannedAct = { id: this.acts.length, name, width, perOutputRow: opts?.perOutputRow ?? false };
+    this.acts.push(a);
+    return a;
+  }
+
+  kvCache(shape: KvCacheShape): void {
+    this.kv = shape;
+  }
+}
+
+/** The same declarations, answered from a finished plan (in every lane). */
+export class BoundSpace implements WeightSpace {
+  private nextMatrix = 0;
+  private nextVec = 0;
+  private nextAct = 0;
+
+  constructor(private readonly plan: LanePlan) {}
+
+  has(name: string): boolean {
+    return (
+      this.plan.matrices.some((m) => m.name === name || m.bias === name) ||
+      this.plan.vectors.some((v) => v.name === name) ||
+      Object.hasOwn(this.plan.small, name)
+    );
+  }
+
+  matrix(name: string): Weight {
+    const seen = this.plan.matrices.find((m) => m.name === name && m.id < this.nextMatrix);
+    if (seen !== undefined) return seen;
+    const m = this.plan.matrices[this.nextMatrix++];
+    assert(m !== undefined && m.name === name, () => `plan/declare mismatch at matrix ${name}`);
+    return m;
+  }
+
+  vector(name: string): Vec {
+    const v = this.plan.vectors[this.nextVec++];
+    assert(v !== undefined && v.name === name, () => `plan/declare mismatch at vector ${name}`);
+    return v;
+  }
+
+  readSmall(name: string): Float32Array {
+    const v = this.plan.small[name];
+    assert(v !== undefined, () => `plan has no small tensor ${name}`);
+    return Float32Array.from(v);
+  }
+
+  activation(name: string): Act {
+    const a = this.plan.acts[this.nextAct++];
+    assert(a !== undefined && a.name === name, () => `plan/declare mismatch at activation ${name}`);
+    return a;
+  }
+
+  kvCache(): void {}
+}
+
+/** Read a whole (small) tensor as f32, converting from its file type. */
+export function readTensorF32(weights: WeightSource, name: string, type: GgmlType, length: number): Float32Array {
+  const f = getFormat(type, name);
+  const bytes = new Uint8Array((length / f.blockSize) * f.typeSize);
+  weights.readInto(name, 0, bytes);
+  const out = new Float32Array(length);
+  f.dequantizeRow(bytes, out, length);
+  return out;
+}
+
+/** Lay out every lane's memory. Throws ResourceError when a lane would exceed 4 GiB. */
+export function layoutLanes(rec: RecordingSpace, family: string, opts: PlanOptions): LanePlan {
+  const kvShape = rec.kv;
+  assert(kvShape !== undefined, "model declared no KV cache");
+  const { nLanes, capacity } = opts;
+  const blockSize = opts.kvBlockSize;
+  const nBlocks = Math.ceil(opts.kvTokens / blockSize);
+  const headBounds = partition(kvShape.nKvHeads, 1, nLanes);
+  const ropeMaxPairs = kvShape.headDim / 2; // nRot <= headDim
+  let maxQuantRow = 0;
+  for (const m of rec.matrices) maxQuantRow = Math.max(maxQuantRow, activationRowBytes(m.type, m.cols));
+
+  const lanes: LaneLayout[] = [];
+  for (let lane = 0; lane < nLanes; lane++) {
+    let at = KERNEL_RESERVED_BYTES;
+    const take = (bytes: number): number => {
+      const p = at;
+      at += Math.ceil(bytes / ALIGN) * ALIGN;
+      return p;
+    };
+    const act = rec.acts.map((a) => take((a.perOutputRow ? capacity.maxOutputRows : capacity.maxTokens) * a.width * 4));
+    const quantScratch = take(capacity.maxTokens * maxQuantRow);
+    const attnScratch = take(opts.maxContext * 4);
+    const ropeTable = take(capacity.maxTokens * ropeMaxPairs * 2 * 4);
+    const blockTables = take(capacity.maxTableEntries * 4);
+    const vec = rec.vectors.map((v) => take(v.length * 4));
+    const bias = rec.matrices.map((m) => (m.bias === undefined ? -1 : take((m.bounds[lane + 1]! - m.bounds[lane]!) * 4)));
+    const matrix = rec.matrices.map((m) => take(weightBytes(m.type, m.bounds[lane + 1]! - m.bounds[lane]!, m.cols)));
+    const localKv = headBounds[lane + 1]! - headBounds[lane]!;
+    const poolBytes = nBlocks * localKv * blockSize * kvShape.headDim * 4;
+    const kCache: number[] = [];
+    const vCache: number[] = [];
+    for (let l = 0; l < kvShape.nLayers; l++) {
+      kCache.push(take(poolBytes));
+      vCache.push(take(poolBytes));
+    }
+    const pages = Math.ceil(at / PAGE);
+    if (pages > MAX_PAGES) {
+      throw new ResourceError("model does not fit in the lanes' memories", {
+        expected: `<= 4 GiB per lane`,
+        got: `${(at / 2 ** 30).toFixed(2)} GiB in lane ${lane} of ${nLanes}`,
+        hint: "use more threads (each lane holds 1/threads of the weights), a smaller context or a smaller KV cache",
+      });
+    }
+    lanes.push({ bytes: at, pages, act, matrix, bias, vec, quantScratch, attnScratch, ropeTable, blockTables, kCache, vCache });
+  }
+  return {
+    family,
+    nLanes,
+    matrices: rec.matrices,
+    vectors: rec.vectors,
+    acts: rec.acts,
+    kv: { ...kvShape, blockSize, nBlocks, headBounds },
+    small: rec.small,
+    capacity,
+    maxContext: opts.maxContext,
+    ropeMaxPairs,
+    lanes,
+  };
+}
