@@ -1,4 +1,5 @@
-import type { GgmlType } from "../tensor/ggml-type.js";
+import { InternalError, assert } from "../errors.js";
+import { GgmlType } from "../tensor/ggml-type.js";
 
 /**
  * The compute kernels of one lane (one thread and its WebAssembly memory).
@@ -76,3 +77,44 @@ export interface KernelSet {
 
 /** Formats the matmul kernels compute on directly; every other type is converted at load. */
 export const COMPUTED_TYPES: readonly GgmlType[] = [0, 1, 8, 2, 12, 14]; // F32 F16 Q8_0 Q4_0 Q4_K Q6_K
+
+/**
+ * Bytes of one activation row of `k` floats after `quantizeActivations(type, ...)`, where `type`
+ * is the weight type: F32 and F16 keep f32 (F16 values rounded to f16 precision), Q8_0 and Q4_0
+ * use Q8_0 blocks (34 bytes per 32), Q4_K and Q6_K use Q8_K blocks (292 bytes per 256).
+ * `k` must be a multiple of the block size.
+ */
+export function activationRowBytes(type: GgmlType, k: number): number {
+  switch (type) {
+    case GgmlType.F32:
+    case GgmlType.F16:
+      return k * 4;
+    case GgmlType.Q8_0:
+    case GgmlType.Q4_0:
+      assert(k % 32 === 0, () => `activationRowBytes: k=${k} is not a multiple of 32`);
+      return (k / 32) * 34;
+    case GgmlType.Q4_K:
+    case GgmlType.Q6_K:
+      assert(k % 256 === 0, () => `activationRowBytes: k=${k} is not a multiple of 256`);
+      return (k / 256) * 292;
+    default:
+      throw new InternalError(`activationRowBytes: type ${type} is not a computed type`);
+  }
+}
+
+/** Elements per weight block of a computed type (the granularity of `k`). */
+export function computedBlockSize(type: GgmlType): number {
+  switch (type) {
+    case GgmlType.F32:
+    case GgmlType.F16:
+      return 1;
+    case GgmlType.Q8_0:
+    case GgmlType.Q4_0:
+      return 32;
+    case GgmlType.Q4_K:
+    case GgmlType.Q6_K:
+      return 256;
+    default:
+      throw new InternalError(`type ${type} is not a computed type`);
+  }
+}

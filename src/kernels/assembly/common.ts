@@ -1,0 +1,157 @@
+// Helpers shared by the kernels. Every pointer is a byte offset (usize) into the imported
+// memory; nothing here touches memory it is not given.
+//
+// One source serves two builds: ASC_FEATURE_RELAXED_SIMD is a compile-time constant, so the
+// untaken branch of `if (ASC_FEATURE_RELAXED_SIMD)` is never compiled.
+
+/** 2^112: scales an f16 exponent/mantissa placed at f32 bit 13 to its f32 value. */
+export const F16_MAGIC: f32 = reinterpret<f32>(0x77800000);
+
+/** a * b + c on f32x4 (relaxed build: relaxed_madd, fused or not at the engine's choice). */
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    return f32x4.relaxed_madd(a, b, c);
+  } else {
+    return f32x4.add(f32x4.mul(a, b), c);
+  }
+}
+
+/** Sum of the 4 lanes of an f32x4, as (a0 + a2) + (a1 + a3). */
+@inline export function hsum(a: v128): f32 {
+  const s = f32x4.add(a, v128.shuffle<f32>(a, a, 2, 3, 0, 1));
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1);
+}
+
+/** [hsum(a), hsum(b), hsum(c), hsum(d)] for f32x4 vectors. */
+@inline export function hsum4(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
+  const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
+  return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
+}
+
+/** [hsum(a), hsum(b), hsum(c), hsum(d)] for i32x4 vectors. */
+@inline export function hsum4i(a: v128, b: v128, c: v128, d: v128): v128 {
+  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
+  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
+  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
+}
+
+/** Sum of the 4 lanes of an i32x4. */
+@inline export function hsumi(a: v128): i32 {
+  const s = i32x4.add(a, v128.shuffle<i32>(a, a, 2, 3, 0, 1));
+  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1);
+}
+
+/**
+ * f16 bit patterns sign-extended to i32 lanes -> f32x4, exact for every finite value (normals
+ * and subnormals: (e,m) placed at bit 13, times 2^112). Inf/NaN are NOT handled: see f16Fix.
+ */
+@inline export function f16ExtToF32(s: v128): v128 {
+  // s = sign-extended f16: bits 31..15 all equal the sign. After << 13 bits 31..28 are the sign
+  // and 27..13 are exponent and mantissa; clearing 30..28 leaves a signed f32 2^-112 too small.
+  const b = v128.and(i32x4.shl(s, 13), i32x4.splat(0x8fffe000));
+  return f32x4.mul(b, f32x4.splat(F16_MAGIC));
+}
+
+/** Inf/NaN lanes of f16ExtToF32: `m` = all-ones i32 lanes where |h| >= 0x7c00. */
+@inline export function f16Fix(f: v128, m: v128): v128 {
+  // The scaled value has the right mantissa bits under a too-small exponent; forcing the
+  // exponent to all ones gives +-inf (mantissa 0) or a NaN with the f16 payload.
+  return v128.or(f, v128.and(m, i32x4.splat(0x7f800000)));
+}
+
+/** Lanes 0..3 of 8 f16 values (i16x8) -> f32x4, inf/NaN included (no NaN quieting). */
+@inline export function f16x8Lo(h: v128): v128 {
+  const m = i16x8.gt_s(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(0x7bff));
+  return f16Fix(f16ExtToF32(i32x4.extend_low_i16x8_s(h)), i32x4.extend_low_i16x8_s(m));
+}
+
+/** Lanes 4..7 of 8 f16 values (i16x8) -> f32x4, inf/NaN included. */
+@inline export function f16x8Hi(h: v128): v128 {
+  const m = i16x8.gt_s(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(0x7bff));
+  return f16Fix(f16ExtToF32(i32x4.extend_high_i16x8_s(h)), i32x4.extend_high_i16x8_s(m));
+}
+
+/** One f16 (bits) -> f32, exact; NaN payloads kept and quieted like src/tensor/f16.ts. */
+@inline export function f16ToF32(h: u32): f32 {
+  const em = h & 0x7fff;
+  let bits: u32;
+  if (em >= 0x7c00) {
+    bits = 0x7f800000 | ((em & 0x3ff) << 13) | (em > 0x7c00 ? 0x400000 : 0);
+  } else {
+    bits = reinterpret<u32>(reinterpret<f32>(em << 13) * F16_MAGIC);
+  }
+  return reinterpret<f32>(bits | ((h & 0x8000) << 16));
+}
+
+/** f32 -> f16 bits, round to nearest even, as ggml_compute_fp32_to_fp16 / src/tensor/f16.ts. */
+export function f32ToF16Bits(x: f32): u32 {
+  const w = reinterpret<u32>(x);
+  const sign = (w >> 16) & 0x8000;
+  const a = w & 0x7fffffff;
+  if (a > 0x7f800000) return sign | 0x7e00;
+  if (a >= 0x477ff000) return sign | 0x7c00;
+  if (a >= 0x38800000) return sign | ((a + 0xfff + ((a >> 13) & 1) - 0x38000000) >> 13);
+  // Subnormal f16 (or zero): |x| + 0.5 rounds |x| to a multiple of 2^-24 (ties to even); the
+  // low mantissa bits of the sum are then the f16 mantissa.
+  const s = reinterpret<f32>(a) + <f32>0.5;
+  return sign | (reinterpret<u32>(s) - 0x3f000000);
+}
+
+/**
+ * f32x4 rounded to f16 precision and back (round to nearest even; overflow to inf, f16
+ * subnormals kept; NaN -> sign | 0x7fc00000), bit-identical to f16ToF32(f32ToF16Bits(x)).
+ */
+@inline export function roundToF16(v: v128): v128 {
+  const signMask = i32x4.splat(0x80000000);
+  const sign = v128.and(v, signMask);
+  const a = v128.andnot(v, signMask);
+  // Normal f16 range: round the 13 dropped mantissa bits to nearest even; a carry bumps the exponent.
+  const lsb = v128.and(i32x4.shr_u(a, 13), i32x4.splat(1));
+  let r = v128.and(i32x4.add(i32x4.add(a, i32x4.splat(0xfff)), lsb), i32x4.splat(0xffffe000));
+  // f16 subnormals: multiples of 2^-24.
+  const half = f32x4.splat(0.5);
+  const s = f32x4.sub(f32x4.add(a, half), half);
+  r = v128.bitselect(s, r, i32x4.lt_s(a, i32x4.splat(0x38800000)));
+  r = v128.bitselect(i32x4.splat(0x7f800000), r, i32x4.ge_s(a, i32x4.splat(0x477ff000)));
+  r = v128.bitselect(i32x4.splat(0x7fc00000), r, i32x4.gt_s(a, i32x4.splat(0x7f800000)));
+  return v128.or(r, sign);
+}
+
+/** Stores lanes 0..n-1 (n in 1..4) of an f32x4 at p. */
+@inline export function storeLanes(p: usize, v: v128, n: i32): void {
+  if (n >= 4) {
+    v128.store(p, v);
+  } else {
+    store<f32>(p, f32x4.extract_lane(v, 0));
+    if (n > 1) store<f32>(p, f32x4.extract_lane(v, 1), 4);
+    if (n > 2) store<f32>(p, f32x4.extract_lane(v, 2), 8);
+  }
+}
+
+/**
+ * exp(x) for x <= 0 (f32x4), max error about 1 ulp (Cephes expf polynomial on
+ * [-ln2/2, ln2/2], Cody-Waite range reduction; the relaxed build may fuse the multiply-adds).
+ * x < -87.33 (result below the smallest normal f32) gives 0; NaN gives NaN.
+ */
+@inline export function expNeg(x: v128): v128 {
+  const lo = f32x4.splat(-87.33654);
+  const xc = f32x4.max(x, lo);
+  // n = round(x / ln2)
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  // r = x - n ln2 in two steps (C1 has 9 significant bits: n * C1 is exact)
+  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  const z = f32x4.mul(r, r);
+  let p = madd(f32x4.splat(1.9875691500e-4), r, f32x4.splat(1.3981999507e-3));
+  p = madd(p, r, f32x4.splat(8.3334519073e-3));
+  p = madd(p, r, f32x4.splat(4.1665795894e-2));
+  p = madd(p, r, f32x4.splat(1.6666665459e-1));
+  p = madd(p, r, f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(madd(p, z, r), f32x4.splat(1.0));
+  // 2^n for n in [-126, 0]: exponent field n + 127
+  const pow2n = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  const e = f32x4.mul(p, pow2n);
+  // below the clamp: 0 (NaN fails the comparison and stays NaN)
+  return v128.andnot(e, f32x4.lt(x, lo));
+}

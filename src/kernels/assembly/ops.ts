@@ -1,0 +1,305 @@
+// The non-matmul kernels: rmsnorm, rope, attention, swiglu, add, addBias. f32 throughout;
+// pointers are byte offsets, counts are elements. See src/kernels/kernel-set.ts for semantics.
+
+import { madd, hsum, hsum4, expNeg } from "./common";
+
+/**
+ * out[t, i] = (x[t, i] * scale_t) * w[i], scale_t = 1 / sqrtf(f32(sum_i f64(x*x) / n) + eps):
+ * ggml's rms_norm (squares rounded to f32, summed in f64; here in 4 interleaved f64 partial
+ * sums) fused with the weight multiply. out may equal x.
+ */
+export function rmsnorm(x: usize, w: usize, out: usize, n: i32, T: i32, eps: f32): void {
+  const rb = <usize>n << 2;
+  const end4 = <usize>(n & ~3) << 2;
+  for (let t = 0; t < T; t++) {
+    let s0 = f64x2.splat(0);
+    let s1 = f64x2.splat(0);
+    let o: usize = 0;
+    for (; o < end4; o += 16) {
+      const v = v128.load(x + o);
+      const sq = f32x4.mul(v, v);
+      s0 = f64x2.add(s0, f64x2.promote_low_f32x4(sq));
+      s1 = f64x2.add(s1, f64x2.promote_low_f32x4(v128.shuffle<f32>(sq, sq, 2, 3, 0, 1)));
+    }
+    const s = f64x2.add(s0, s1);
+    let sum = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+    for (; o < rb; o += 4) {
+      const v = load<f32>(x + o);
+      sum += <f64>(v * v);
+    }
+    const mean = <f32>(sum / <f64>n);
+    const scale: f32 = <f32>1 / sqrt<f32>(mean + eps);
+    const sv = f32x4.splat(scale);
+    o = 0;
+    for (; o < end4; o += 16) {
+      v128.store(out + o, f32x4.mul(f32x4.mul(v128.load(x + o), sv), v128.load(w + o)));
+    }
+    for (; o < rb; o += 4) {
+      store<f32>(out + o, (load<f32>(x + o) * scale) * load<f32>(w + o));
+    }
+    x += rb;
+    out += rb;
+  }
+}
+
+/**
+ * In-place rotation of the first nRot dims of nHeads heads of T rows (x: [T][rowStride] f32,
+ * head h of row t at element t*rowStride + h*headDim; cosSin: [T][nRot/2][cos, sin]).
+ * normal: pairs (2i, 2i+1); neox: pairs (i, i + nRot/2). Each output is computed as the
+ * scalar ggml expression in f32 (x0*c - x1*s, x0*s + x1*c, no fused multiply-add), so the
+ * results are bit-identical to the reference.
+ */
+export function rope(x: usize, cosSin: usize, T: i32, nHeads: i32, headDim: i32, nRot: i32, rowStride: i32, neox: i32): void {
+  const half = nRot >> 1;
+  const csRow = <usize>nRot << 2; // bytes of cosSin per row: nRot/2 pairs of 2 floats
+  const negEven = i32x4(0x80000000, 0, 0x80000000, 0);
+  for (let t = 0; t < T; t++) {
+    const cs = cosSin + <usize>t * csRow;
+    for (let h = 0; h < nHeads; h++) {
+      const p = x + ((<usize>t * <usize>rowStride + <usize>h * <usize>headDim) << 2);
+      if (neox == 0) {
+        // 2 pairs per vector: (x0 x1 x2 x3) with (c0 s0 c1 s1)
+        let i = 0;
+        for (; i + 2 <= half; i += 2) {
+          const o = <usize>i << 3;
+          const v = v128.load(p + o);
+          const c = v128.load(cs + o);
+          const cc = v128.shuffle<f32>(c, c, 0, 0, 2, 2);
+          const ss = v128.shuffle<f32>(c, c, 1, 1, 3, 3);
+          const vs = v128.shuffle<f32>(v, v, 1, 0, 3, 2);
+          v128.store(p + o, f32x4.add(f32x4.mul(v, cc), v128.xor(f32x4.mul(vs, ss), negEven)));
+        }
+        if (i < half) {
+          const o = <usize>i << 3;
+          const x0 = load<f32>(p + o);
+          const x1 = load<f32>(p + o, 4);
+          const c = load<f32>(cs + o);
+          const s = load<f32>(cs + o, 4);
+          store<f32>(p + o, x0 * c - x1 * s);
+          store<f32>(p + o, x0 * s + x1 * c, 4);
+        }
+      } else {
+        const q = p + (<usize>half << 2);
+        let i = 0;
+        for (; i + 4 <= half; i += 4) {
+          const o = <usize>i << 2;
+          const a = v128.load(p + o);
+          const b = v128.load(q + o);
+          const c0 = v128.load(cs + (o << 1));
+          const c1 = v128.load(cs + (o << 1), 16);
+          const c = v128.shuffle<f32>(c0, c1, 0, 2, 4, 6);
+          const s = v128.shuffle<f32>(c0, c1, 1, 3, 5, 7);
+          v128.store(p + o, f32x4.sub(f32x4.mul(a, c), f32x4.mul(b, s)));
+          v128.store(q + o, f32x4.add(f32x4.mul(a, s), f32x4.mul(b, c)));
+        }
+        for (; i < half; i++) {
+          const o = <usize>i << 2;
+          const x0 = load<f32>(p + o);
+          const x1 = load<f32>(q + o);
+          const c = load<f32>(cs + (o << 1));
+          const s = load<f32>(cs + (o << 1), 4);
+          store<f32>(p + o, x0 * c - x1 * s);
+          store<f32>(q + o, x0 * s + x1 * c);
+        }
+      }
+    }
+  }
+}
+
+/** dot of n f32 at a and b (n any; 2 accumulators of 2 vectors per step, scalar tail). */
+@inline function dotF32(a: usize, b: usize, n: i32): f32 {
+  let s0 = f32x4.splat(0);
+  let s1 = f32x4.splat(0);
+  const end8 = <usize>(n & ~7) << 2;
+  let o: usize = 0;
+  for (; o < end8; o += 32) {
+    s0 = madd(v128.load(a + o), v128.load(b + o), s0);
+    s1 = madd(v128.load(a + o, 16), v128.load(b + o, 16), s1);
+  }
+  if (n & 4) {
+    s0 = madd(v128.load(a + o), v128.load(b + o), s0);
+    o += 16;
+  }
+  let s = hsum(f32x4.add(s0, s1));
+  const end = <usize>n << 2;
+  for (; o < end; o += 4) s += load<f32>(a + o) * load<f32>(b + o);
+  return s;
+}
+
+/**
+ * Causal attention of one query token over nKeys cached positions (see kernel-set.ts).
+ * Per query head: scores s_j = scale * (q . k_j) into scratch; softmax with the max
+ * subtracted, exp (expNeg, ~1 ulp) and the sum in f64; out = (sum_j e_j v_j) * f32(1/sum).
+ * KV pools: [block][nKvHeads][blockSize][headDim] f32; blockTable: i32 block ids.
+ * nKeys = 0 writes zeros.
+ */
+export function attention(
+  q: usize, out: usize, kCache: usize, vCache: usize, blockTable: usize, nKeys: i32, nHeads: i32,
+  nKvHeads: i32, headDim: i32, blockSize: i32, scale: f32, scratch: usize,
+): void {
+  const group = nHeads / nKvHeads;
+  const headBytes = <usize>headDim << 2;
+  const blockBytes = <usize>nKvHeads * <usize>blockSize * headBytes;
+  const nBlocks = (nKeys + blockSize - 1) / blockSize;
+  for (let h = 0; h < nHeads; h++) {
+    const g = h / group;
+    const qh = q + <usize>h * headBytes;
+    const oh = out + <usize>h * headBytes;
+    const headOff = <usize>g * <usize>blockSize * headBytes;
+    if (nKeys <= 0) {
+      memory.fill(oh, 0, headBytes);
+      continue;
+    }
+    // scores
+    let mx = -Infinity;
+    let j = 0;
+    for (let bi = 0; bi < nBlocks; bi++) {
+      const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
+      let kp = kCache + blk * blockBytes + headOff;
+      const n = min(blockSize, nKeys - j);
+      for (let i = 0; i < n; i++) {
+        const s = scale * dotF32(qh, kp, headDim);
+        store<f32>(scratch + (<usize>(j + i) << 2), s);
+        mx = max(mx, s);
+        kp += headBytes;
+      }
+      j += n;
+    }
+    // e_j = exp(s_j - max), sum in f64
+    const mv = f32x4.splat(<f32>mx);
+    let sum0 = f64x2.splat(0);
+    let sum1 = f64x2.splat(0);
+    const end4 = <usize>(nKeys & ~3) << 2;
+    let o: usize = 0;
+    for (; o < end4; o += 16) {
+      const e = expNeg(f32x4.sub(v128.load(scratch + o), mv));
+      v128.store(scratch + o, e);
+      sum0 = f64x2.add(sum0, f64x2.promote_low_f32x4(e));
+      sum1 = f64x2.add(sum1, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1)));
+    }
+    const ss = f64x2.add(sum0, sum1);
+    let sum = f64x2.extract_lane(ss, 0) + f64x2.extract_lane(ss, 1);
+    const endK = <usize>nKeys << 2;
+    for (; o < endK; o += 4) {
+      const e = f32x4.extract_lane(expNeg(f32x4.splat(load<f32>(scratch + o) - <f32>mx)), 0);
+      store<f32>(scratch + o, e);
+      sum += <f64>e;
+    }
+    const inv = f32x4.splat(<f32>(1.0 / sum));
+    // out = (sum_j e_j v_j) * inv, 16 dims at a time with all keys in the inner loop
+    let d = 0;
+    for (; d + 16 <= headDim; d += 16) {
+      const dOff = <usize>d << 2;
+      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+      j = 0;
+      for (let bi = 0; bi < nBlocks; bi++) {
+        const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
+        let vp = vCache + blk * blockBytes + headOff + dOff;
+        const n = min(blockSize, nKeys - j);
+        let sp = scratch + (<usize>j << 2);
+        for (let i = 0; i < n; i++) {
+          const p = v128.load32_splat(sp);
+          a0 = madd(p, v128.load(vp), a0);
+          a1 = madd(p, v128.load(vp, 16), a1);
+          a2 = madd(p, v128.load(vp, 32), a2);
+          a3 = madd(p, v128.load(vp, 48), a3);
+          vp += headBytes;
+          sp += 4;
+        }
+        j += n;
+      }
+      v128.store(oh + dOff, f32x4.mul(a0, inv));
+      v128.store(oh + dOff, f32x4.mul(a1, inv), 16);
+      v128.store(oh + dOff, f32x4.mul(a2, inv), 32);
+      v128.store(oh + dOff, f32x4.mul(a3, inv), 48);
+    }
+    for (; d + 4 <= headDim; d += 4) {
+      const dOff = <usize>d << 2;
+      let a0 = f32x4.splat(0);
+      j = 0;
+      for (let bi = 0; bi < nBlocks; bi++) {
+        const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
+        let vp = vCache + blk * blockBytes + headOff + dOff;
+        const n = min(blockSize, nKeys - j);
+        let sp = scratch + (<usize>j << 2);
+        for (let i = 0; i < n; i++) {
+          a0 = madd(v128.load32_splat(sp), v128.load(vp), a0);
+          vp += headBytes;
+          sp += 4;
+        }
+        j += n;
+      }
+      v128.store(oh + dOff, f32x4.mul(a0, inv));
+    }
+    for (; d < headDim; d++) {
+      const dOff = <usize>d << 2;
+      let a: f32 = 0;
+      j = 0;
+      for (let bi = 0; bi < nBlocks; bi++) {
+        const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
+        let vp = vCache + blk * blockBytes + headOff + dOff;
+        const n = min(blockSize, nKeys - j);
+        for (let i = 0; i < n; i++) {
+          a += load<f32>(scratch + (<usize>(j + i) << 2)) * load<f32>(vp);
+          vp += headBytes;
+        }
+        j += n;
+      }
+      store<f32>(oh + dOff, a * f32x4.extract_lane(inv, 0));
+    }
+  }
+}
+
+/** silu(g) * u = (g * sigmoid(g)) * u with sigmoid from e = exp(-|g|): 1/(1+e) or e/(1+e). */
+@inline function swigluV(g: v128, u: v128): v128 {
+  const e = expNeg(f32x4.neg(f32x4.abs(g)));
+  const one = f32x4.splat(1);
+  const num = v128.bitselect(one, e, f32x4.ge(g, f32x4.splat(0)));
+  return f32x4.mul(f32x4.mul(g, f32x4.div(num, f32x4.add(one, e))), u);
+}
+
+/** out[i] = silu(gate[i]) * up[i]; out may alias either input. Error: a few ulp (expNeg ~1 ulp). */
+export function swiglu(gate: usize, up: usize, out: usize, n: i32): void {
+  const end8 = <usize>(n & ~7) << 2;
+  let o: usize = 0;
+  for (; o < end8; o += 32) {
+    const g0 = v128.load(gate + o);
+    const g1 = v128.load(gate + o, 16);
+    const u0 = v128.load(up + o);
+    const u1 = v128.load(up + o, 16);
+    v128.store(out + o, swigluV(g0, u0));
+    v128.store(out + o, swigluV(g1, u1), 16);
+  }
+  const end = <usize>n << 2;
+  for (; o < end; o += 4) {
+    store<f32>(out + o, f32x4.extract_lane(swigluV(f32x4.splat(load<f32>(gate + o)), f32x4.splat(load<f32>(up + o))), 0));
+  }
+}
+
+/** out[i] = a[i] + b[i]; out may alias either input. */
+export function add(a: usize, b: usize, out: usize, n: i32): void {
+  const end8 = <usize>(n & ~7) << 2;
+  let o: usize = 0;
+  for (; o < end8; o += 32) {
+    const x0 = f32x4.add(v128.load(a + o), v128.load(b + o));
+    const x1 = f32x4.add(v128.load(a + o, 16), v128.load(b + o, 16));
+    v128.store(out + o, x0);
+    v128.store(out + o, x1, 16);
+  }
+  const end = <usize>n << 2;
+  for (; o < end; o += 4) store<f32>(out + o, load<f32>(a + o) + load<f32>(b + o));
+}
+
+/** x[t*rowStride + i] += bias[i], i < n, t < T. */
+export function addBias(x: usize, bias: usize, n: i32, T: i32, rowStride: i32): void {
+  const rs = <usize>rowStride << 2;
+  for (let t = 0; t < T; t++) {
+    add(x, bias, x, n);
+    x += rs;
+  }
+}
+
+/** memmove of n bytes. */
+export function copyBytes(src: usize, dst: usize, n: usize): void {
+  memory.copy(dst, src, n);
+}
