@@ -11,7 +11,7 @@ const TWO_53 = 2n ** 53n;
  */
 export class ByteReader {
   readonly file: RandomAccessFile;
-  private readonly buf = new Uint8Array(CHUNK);
+  private readonly buf = Buffer.alloc(CHUNK);
   private readonly view = new DataView(this.buf.buffer);
   /** File position of buf[0]. */
   private bufStart = 0;
@@ -86,6 +86,14 @@ export class ByteReader {
   i64(): bigint {
     return this.view.getBigInt64(this.need(8), true);
   }
+  /**
+   * A u64 as a number: exact below 2^53, approximate (but still >= 2^53) above. For lengths and
+   * counts, which are only compared against limits far below 2^53; avoids BigInt in hot loops.
+   */
+  u64n(): number {
+    const i = this.need(8);
+    return this.view.getUint32(i + 4, true) * 4294967296 + this.view.getUint32(i, true);
+  }
   f32(): number {
     return this.view.getFloat32(this.need(4), true);
   }
@@ -99,7 +107,10 @@ export class ByteReader {
     if (n > this.remaining) this.truncated(n);
     if (n <= CHUNK) {
       const i = this.need(n);
-      return this.buf.slice(i, i + n);
+      // NOTE: not buf.slice(): on a Buffer that is a view, which the next refill would overwrite.
+      const out = new Uint8Array(n);
+      out.set(this.buf.subarray(i, i + n));
+      return out;
     }
     const out = new Uint8Array(n);
     if (this.file.read(this.pos, out) !== n) this.truncated(n);
@@ -121,9 +132,18 @@ export class ByteReader {
     if (n > this.remaining) this.truncated(n);
     if (n <= CHUNK) {
       const i = this.need(n);
-      const b = this.buf.subarray(i, i + n);
-      if (fatal) return FATAL_UTF8.decode(b);
-      return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8");
+      if (fatal) return FATAL_UTF8.decode(this.buf.subarray(i, i + n));
+      if (n <= 16) {
+        // Short ASCII strings (most vocabulary entries): cheaper than a native decode call.
+        let s = "";
+        for (let k = i; k < i + n; k++) {
+          const c = this.buf[k] as number;
+          if (c >= 0x80) return this.buf.toString("utf8", i, i + n);
+          s += String.fromCharCode(c);
+        }
+        return s;
+      }
+      return this.buf.toString("utf8", i, i + n);
     }
     const b = this.bytes(n);
     return fatal ? FATAL_UTF8.decode(b) : Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8");

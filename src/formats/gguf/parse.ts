@@ -178,12 +178,19 @@ class GgufParser {
     return { version, metadata, tensors: out, alignment, dataOffset, fileSize: this.file.size };
   }
 
+  /** The u64 just read, exactly (for messages about values above 2^53). */
+  private lastU64(): bigint {
+    const pos = this.r.position;
+    this.r.seek(pos - 8);
+    const v = this.r.u64();
+    return v;
+  }
+
   private readString(maxBytes: number, what: string, field: string | undefined, fatal: boolean): string {
-    const len = this.r.u64();
-    if (len > BigInt(maxBytes) || len > BigInt(this.r.remaining)) {
-      this.fail(`bad ${what} length`, field, `at most ${Math.min(maxBytes, this.r.remaining)} bytes`, `${len} bytes`);
+    const n = this.r.u64n();
+    if (n > maxBytes || n > this.r.remaining) {
+      this.fail(`bad ${what} length`, field, `at most ${Math.min(maxBytes, this.r.remaining)} bytes`, `${this.lastU64()} bytes`);
     }
-    const n = Number(len);
     if (!fatal) return this.r.utf8(n, false);
     try {
       return this.r.utf8(n, true);
@@ -211,12 +218,11 @@ class GgufParser {
       }
       const elemSize = SCALAR_SIZE.get(elementType);
       if (elemSize === undefined) this.fail("bad metadata array element type", key, "a GGUF value type 0..12", String(elementType));
-      const count = r.u64();
+      const n = r.u64n();
       const maxCount = Math.min(this.limits.maxArrayElements, this.arrayElementsLeft, Math.floor(r.remaining / elemSize));
-      if (count > BigInt(maxCount)) {
-        this.fail("bad metadata array length", key, `at most ${maxCount} elements (file size and limits)`, `${count} elements`);
+      if (n > maxCount) {
+        this.fail("bad metadata array length", key, `at most ${maxCount} elements (file size and limits)`, `${this.lastU64()} elements`);
       }
-      const n = Number(count);
       this.arrayElementsLeft -= n;
       const values: MetaScalar[] = new Array<MetaScalar>(n);
       for (let j = 0; j < n; j++) values[j] = this.readScalar(elementType, key);

@@ -7,8 +7,10 @@ export function ggufTensorName(hfName: string, blockCount: number): string | nul
   const fixed = FIXED.get(hfName);
   if (fixed !== undefined) return fixed;
   const m = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(hfName);
-  if (m === null) return undefined;
-  const [, blk, part, suffix] = m as unknown as [string, string, string, string];
+  const blk = m?.[1];
+  const part = m?.[2];
+  const suffix = m?.[3];
+  if (blk === undefined || part === undefined || suffix === undefined) return undefined;
   const n = Number(blk);
   if (String(n) !== blk || n >= blockCount) return undefined;
   const g = LAYER.get(part);
