@@ -5,6 +5,7 @@ import * as path from "node:path";
 import { fileURLToPath } from "node:url";
 import { SlimError } from "../../src/errors.js";
 import { GgmlType } from "../../src/tensor/ggml-type.js";
+import { getFormat } from "../../src/tensor/registry.js";
 import { GgufValueType, Metadata } from "../../src/formats/metadata.js";
 import type { GgufWriterTensor } from "../../src/formats/gguf/writer.js";
 
@@ -137,4 +138,20 @@ export function rawSafetensors(headerJson: string, data: Uint8Array, lengthOverr
   out.set(hb, 8);
   out.set(data, 8 + hb.length);
   return out;
+}
+
+/**
+ * A GgmlType the tensor registry does not implement (the registry grows over time, so tests
+ * look one up instead of naming it). Undefined once every type is implemented.
+ */
+export function unimplementedType(): GgmlType | undefined {
+  for (const v of Object.values(GgmlType)) {
+    if (typeof v !== "number") continue;
+    try {
+      getFormat(v);
+    } catch {
+      return v;
+    }
+  }
+  return undefined;
 }

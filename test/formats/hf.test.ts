@@ -454,3 +454,35 @@ test("general.name heuristics follow gguf-py id_to_title", () => {
   assert.equal(hfModelName("meta-llama/Llama-3.2-1B-Instruct", "snapshot"), "Llama 3.2 1B Instruct");
   assert.equal(hfModelName("/home/me/models/x", "my-model"), "My Model");
 });
+
+test("chat templates: tokenizer_config string or list, chat_template.jinja fallback", () => {
+  const root = tmpDir("hf-chat");
+  try {
+    const jinja = writeFolder(path.join(root, "jinja"), { config: tinyConfig(), tensors: tinyTensors(4), tokenizerConfig: { add_bos_token: false } });
+    fs.writeFileSync(path.join(jinja, "chat_template.jinja"), "{{ messages[0].content }}\n");
+    const h = openHfFolder(jinja);
+    assert.equal(h.metadata.get("tokenizer.chat_template"), "{{ messages[0].content }}\n");
+    assert.equal(h.metadata.get("tokenizer.ggml.add_bos_token"), false);
+    h.weights.close();
+
+    // Without tokenizer_config.json the converter reads no template at all.
+    fs.rmSync(path.join(jinja, "tokenizer_config.json"));
+    const h2 = openHfFolder(jinja);
+    assert.equal(h2.metadata.has("tokenizer.chat_template"), false);
+    h2.weights.close();
+
+    const list = writeFolder(path.join(root, "list"), {
+      config: tinyConfig(),
+      tensors: tinyTensors(4),
+      tokenizerConfig: { chat_template: [{ name: "default", template: "D" }, { name: "tool use", template: "T" }, { name: "rag", template: "R" }] },
+    });
+    const h3 = openHfFolder(list);
+    assert.equal(h3.metadata.get("tokenizer.chat_template"), "D");
+    assert.equal(h3.metadata.get("tokenizer.chat_template.tool_use"), "T");
+    assert.equal(h3.metadata.get("tokenizer.chat_template.rag"), "R");
+    assert.deepEqual(h3.metadata.get("tokenizer.chat_templates"), ["tool_use", "rag"]);
+    h3.weights.close();
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

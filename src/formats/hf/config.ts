@@ -29,6 +29,8 @@ export interface HfConfigSources {
   readonly tokenizerJson: unknown;
   readonly tokenizerConfig: unknown;
   readonly generationConfig: unknown;
+  /** chat_template.jinja text or chat_template.json's template, if present. */
+  readonly chatTemplateFile?: unknown;
 }
 
 const ARCHES: ReadonlyMap<string, { ggufArch: "llama" | "qwen2"; permuteQK: boolean }> = new Map([
@@ -153,6 +155,7 @@ export function translateHfConfig(src: HfConfigSources): { metadata: Metadata; a
     tokenizerConfig: src.tokenizerConfig,
     generationConfig: src.generationConfig,
     vocabSize,
+    chatTemplateFile: src.chatTemplateFile,
   });
 
   return {

@@ -52,6 +52,7 @@ export function openHfFolder(dir: string): HfModelFile {
   const tokenizerJson = readJsonFile(p("tokenizer.json"), { maxBytes: MAX_TOKENIZER_BYTES });
   const tokenizerConfig = readJsonFile(p("tokenizer_config.json"), { maxBytes: MAX_TOKENIZER_BYTES, optional: true });
   const generationConfig = readJsonFile(p("generation_config.json"), { maxBytes: MAX_CONFIG_BYTES, optional: true });
+  const chatTemplateFile = readChatTemplateFile(dir);
   const { metadata, arch } = translateHfConfig({
     config,
     configPath: p("config.json"),
@@ -59,6 +60,7 @@ export function openHfFolder(dir: string): HfModelFile {
     tokenizerJson,
     tokenizerConfig,
     generationConfig,
+    chatTemplateFile,
   });
 
   const shardNames = listShards(dir);
@@ -97,6 +99,26 @@ export function openHfFolder(dir: string): HfModelFile {
     closeAll();
     throw e;
   }
+}
+
+/** chat_template.jinja (newer transformers) or chat_template.json, as the converter reads them. */
+function readChatTemplateFile(dir: string): unknown {
+  const jinja = nodePath.join(dir, "chat_template.jinja");
+  if (fs.existsSync(jinja)) {
+    const f = FdFile.open(jinja);
+    try {
+      if (f.size > MAX_CONFIG_BYTES) {
+        throw new ModelFormatError("chat template too large", { file: jinja, expected: `at most ${MAX_CONFIG_BYTES} bytes`, got: `${f.size} bytes` });
+      }
+      const b = new Uint8Array(f.size);
+      f.read(0, b);
+      return Buffer.from(b.buffer, b.byteOffset, b.length).toString("utf8");
+    } finally {
+      f.close();
+    }
+  }
+  const json = readJsonFile(nodePath.join(dir, "chat_template.json"), { maxBytes: MAX_CONFIG_BYTES, optional: true });
+  return isPlainObject(json) ? json.chat_template : undefined;
 }
 
 interface ShardList {

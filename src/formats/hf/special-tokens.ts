@@ -30,6 +30,8 @@ export interface SpecialTokenSources {
   readonly tokenizerConfig: unknown;
   readonly generationConfig: unknown;
   readonly vocabSize: number | undefined;
+  /** chat_template.jinja, or chat_template.json's "chat_template": used when tokenizer_config.json has none. */
+  readonly chatTemplateFile?: unknown;
 }
 
 export function addSpecialTokens(md: Metadata, src: SpecialTokenSources): void {
@@ -80,7 +82,8 @@ export function addSpecialTokens(md: Metadata, src: SpecialTokenSources): void {
   if (tc !== undefined && typeof tc.add_prefix_space === "boolean") {
     md.set("tokenizer.ggml.add_space_prefix", GgufValueType.BOOL, tc.add_prefix_space);
   }
-  if (tc !== undefined) addChatTemplate(md, tc.chat_template);
+  // NOTE: as in SpecialVocab, templates are only read when tokenizer_config.json exists.
+  if (tc !== undefined) addChatTemplate(md, Object.hasOwn(tc, "chat_template") ? tc.chat_template : src.chatTemplateFile);
 }
 
 /** add_bos/add_eos from a TemplateProcessing post-processor's single-sequence template. */
