@@ -21,20 +21,64 @@ export interface SpmVocab {
 
 const NONE = -1;
 const PAIR_CACHE_LIMIT = 1 << 20;
+const SEGMENT_CACHE_LIMIT = 100_000;
+const SEGMENT_CACHE_MAX_LEN = 64;
 
 export class SpmEncoder {
   private readonly heap = new MergeHeap(1024);
   // (left id, right id) -> merged token id or NONE. Persistent: the vocabulary does not change.
   private readonly pairCache = new Map<number, number>();
+  // UTF-16 units that some token has right before a U+2581 (for astral characters: their low
+  // surrogate, which over-approximates and is therefore safe).
+  private readonly joinsMeta = new Set<number>();
+  private readonly segmentCache = new Map<string, readonly number[]>();
 
-  constructor(private readonly vocab: SpmVocab) {}
+  constructor(private readonly vocab: SpmVocab) {
+    for (const t of vocab.tokenToId.keys()) {
+      for (let i = t.indexOf("\u2581", 1); i !== -1; i = t.indexOf("\u2581", i + 1)) this.joinsMeta.add(t.charCodeAt(i - 1));
+    }
+  }
+
+  /**
+   * Append the tokens of `text` (spaces already escaped as U+2581) to `out`.
+   *
+   * The text is cut before every U+2581 whose preceding character never precedes a U+2581 inside
+   * a token. No vocabulary entry spans such a cut, so no bigram across it is ever queued and the
+   * merge process of each side is independent of the other: tokenizing the pieces one by one
+   * gives exactly llama.cpp's result, with small heaps and a per-piece cache.
+   */
+  encode(text: string, out: number[], onMissingByte: (byte: number) => number): void {
+    let seg = 0;
+    for (let i = text.indexOf("\u2581", 1); i !== -1; i = text.indexOf("\u2581", i + 1)) {
+      if (this.joinsMeta.has(text.charCodeAt(i - 1))) continue;
+      this.encodeSegment(text.slice(seg, i), out, onMissingByte);
+      seg = i;
+    }
+    this.encodeSegment(seg === 0 ? text : text.slice(seg), out, onMissingByte);
+  }
+
+  private encodeSegment(text: string, out: number[], onMissingByte: (byte: number) => number): void {
+    if (text.length > SEGMENT_CACHE_MAX_LEN) {
+      this.merge(text, out, onMissingByte);
+      return;
+    }
+    let ids = this.segmentCache.get(text);
+    if (ids === undefined) {
+      const fresh: number[] = [];
+      this.merge(text, fresh, onMissingByte);
+      if (this.segmentCache.size >= SEGMENT_CACHE_LIMIT) this.segmentCache.clear();
+      this.segmentCache.set(text, fresh);
+      ids = fresh;
+    }
+    for (const id of ids) out.push(id);
+  }
 
   private lookup(text: string, start: number, end: number): number {
     return this.vocab.tokenToId.get(text.slice(start, end)) ?? NONE;
   }
 
-  /** Append the tokens of `text` (spaces already escaped as U+2581) to `out`. */
-  encode(text: string, out: number[], onMissingByte: (byte: number) => number): void {
+  /** The merge loop proper over one piece of text. */
+  private merge(text: string, out: number[], onMissingByte: (byte: number) => number): void {
     const n0 = text.length;
     if (n0 === 0) return;
     const { tokenToId, scores, size, maxTokenUnits } = this.vocab;

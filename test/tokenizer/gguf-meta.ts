@@ -9,7 +9,8 @@ import { GgufValueType, Metadata, type MetaScalar, type MetaValue } from "../../
 class Cursor {
   private off = 0;
   private readonly view: DataView;
-  private readonly utf8 = new TextDecoder("utf-8");
+  // NOTE: ignoreBOM, or a token that is exactly U+FEFF decodes to "" (Llama vocabularies have one).
+  private readonly utf8 = new TextDecoder("utf-8", { ignoreBOM: true });
   constructor(private readonly buf: Uint8Array) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
