@@ -58,3 +58,76 @@ export function readVocabCases(ggufPath: string): VocabCase[] {
     return { text, ids: o === "" ? [] : o.split(" ").map((x) => Number.parseInt(x, 10)) };
   });
 }
+
+/** Edge cases every tokenizer test runs (whitespace, digits, contractions, scripts, invalid UTF-16...). */
+export const EDGE_CASES: readonly string[] = [
+  "",
+  " ",
+  "  ",
+  "   ",
+  "\t",
+  "\n",
+  "\n\n",
+  " \n ",
+  "a  b",
+  "a   b ",
+  "  leading",
+  "trailing  ",
+  "tab\there\t\tmany\t",
+  "x\r\ny\r\n\r\nz",
+  "new\n\n\nlines\n",
+  "    four\n\tTab",
+  "123",
+  "1234567",
+  "12 345 6789 ١٢٣",
+  "3.14159",
+  "don't you'll we've I'm she's they're it'd",
+  "DON'T YOU'LL We'Ve I'M",
+  "x 's y 're z 've",
+  " ' ",
+  "a ' b",
+  "hello . world , yes ? no !",
+  "  ,  ",
+  "emoji 🦙🚀😶‍🌫️ ✅",
+  "中文测试，你好世界",
+  "日本語のテキスト",
+  "한국어 텍스트",
+  "combining e\u0301 a\u0308 n\u0303 a\u0300\u0301\u0302",
+  "Ω≈ç√∫˜µ≤≥÷",
+  "\u00a0nbsp\u2003emsp\u3000ideo",
+  "\u0085next\u2028line",
+  "\ufeffbom",
+  "\u200b zero width",
+  "ﬁ ligature",
+  "Ｆｕｌｌｗｉｄｔｈ",
+  "𝔾𝕠𝕠𝕕 𝕞𝕠𝕣𝕟𝕚𝕟𝕘",
+  "مرحبا بالعالم",
+  "Привет мир",
+  "!!!???... $+<=>^~|`",
+  "CamelCaseWord HTTPServer",
+  "\u2581 meta ▁▁",
+  "0x41 <0x41>",
+  // invalid UTF-16: lone surrogates
+  "\ud800abc",
+  "abc\udc00",
+  "\udc00\ud800",
+  "a\ud83dz",
+  // special-token text in user content
+  "<s>hello</s>",
+  "<|endoftext|>",
+  "<unk>",
+  " <s> x",
+  "<|im_start|>user\nhi<|im_end|>",
+  "<|end|>\n<|user|>  spaced  <|assistant|>",
+  "text<|endoftext|>more<|endoftext|>",
+];
+
+/** Lines of the shared corpora: `n` TinyStories lines and `n` Shakespeare lines. */
+export function corpusLines(n: number): string[] {
+  const stories = readFileSync(join(DATA, "tinystories_valid_head.txt"), "utf8")
+    .split("\n")
+    .filter((l) => l.length > 0)
+    .slice(0, n);
+  const shakes = readFileSync(join(DATA, "tinyshakespeare.txt"), "utf8").split("\n").slice(0, n);
+  return [...stories, ...shakes];
+}

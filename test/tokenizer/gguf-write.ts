@@ -6,42 +6,50 @@ import { writeFileSync } from "node:fs";
 import { GgufValueType, Metadata, type MetaScalar } from "../../src/formats/metadata.js";
 
 class Out {
-  private chunks: Buffer[] = [];
+  private buf = Buffer.alloc(1 << 20);
+  private off = 0;
+  private room(n: number): void {
+    if (this.off + n <= this.buf.length) return;
+    const b = Buffer.alloc(Math.max(this.buf.length * 2, this.off + n));
+    this.buf.copy(b, 0, 0, this.off);
+    this.buf = b;
+  }
   u32(v: number): void {
-    const b = Buffer.alloc(4);
-    b.writeUInt32LE(v);
-    this.chunks.push(b);
+    this.room(4);
+    this.off = this.buf.writeUInt32LE(v, this.off);
   }
   u64(v: number | bigint): void {
-    const b = Buffer.alloc(8);
-    b.writeBigUInt64LE(BigInt(v));
-    this.chunks.push(b);
+    this.room(8);
+    this.off = this.buf.writeBigUInt64LE(BigInt(v), this.off);
   }
   str(s: string): void {
-    const b = Buffer.from(s, "utf8");
-    this.u64(b.length);
-    this.chunks.push(b);
+    const n = Buffer.byteLength(s, "utf8");
+    this.u64(n);
+    this.room(n);
+    this.off += this.buf.write(s, this.off, "utf8");
   }
   scalar(type: GgufValueType, v: MetaScalar): void {
-    const b = Buffer.alloc(8);
+    this.room(8);
+    const b = this.buf;
+    const o = this.off;
     switch (type) {
-      case GgufValueType.UINT8: b.writeUInt8(Number(v)); this.chunks.push(b.subarray(0, 1)); return;
-      case GgufValueType.INT8: b.writeInt8(Number(v)); this.chunks.push(b.subarray(0, 1)); return;
-      case GgufValueType.UINT16: b.writeUInt16LE(Number(v)); this.chunks.push(b.subarray(0, 2)); return;
-      case GgufValueType.INT16: b.writeInt16LE(Number(v)); this.chunks.push(b.subarray(0, 2)); return;
-      case GgufValueType.UINT32: b.writeUInt32LE(Number(v)); this.chunks.push(b.subarray(0, 4)); return;
-      case GgufValueType.INT32: b.writeInt32LE(Number(v)); this.chunks.push(b.subarray(0, 4)); return;
-      case GgufValueType.FLOAT32: b.writeFloatLE(Number(v)); this.chunks.push(b.subarray(0, 4)); return;
-      case GgufValueType.FLOAT64: b.writeDoubleLE(Number(v)); this.chunks.push(b); return;
-      case GgufValueType.BOOL: b.writeUInt8(v === true ? 1 : 0); this.chunks.push(b.subarray(0, 1)); return;
-      case GgufValueType.UINT64: b.writeBigUInt64LE(BigInt(v)); this.chunks.push(b); return;
-      case GgufValueType.INT64: b.writeBigInt64LE(BigInt(v)); this.chunks.push(b); return;
+      case GgufValueType.UINT8: this.off = b.writeUInt8(Number(v), o); return;
+      case GgufValueType.INT8: this.off = b.writeInt8(Number(v), o); return;
+      case GgufValueType.UINT16: this.off = b.writeUInt16LE(Number(v), o); return;
+      case GgufValueType.INT16: this.off = b.writeInt16LE(Number(v), o); return;
+      case GgufValueType.UINT32: this.off = b.writeUInt32LE(Number(v), o); return;
+      case GgufValueType.INT32: this.off = b.writeInt32LE(Number(v), o); return;
+      case GgufValueType.FLOAT32: this.off = b.writeFloatLE(Number(v), o); return;
+      case GgufValueType.FLOAT64: this.off = b.writeDoubleLE(Number(v), o); return;
+      case GgufValueType.BOOL: this.off = b.writeUInt8(v === true ? 1 : 0, o); return;
+      case GgufValueType.UINT64: this.off = b.writeBigUInt64LE(BigInt(v), o); return;
+      case GgufValueType.INT64: this.off = b.writeBigInt64LE(BigInt(v), o); return;
       case GgufValueType.STRING: this.str(String(v)); return;
       default: throw new Error(`cannot write GGUF type ${type}`);
     }
   }
   bytes(): Buffer {
-    return Buffer.concat(this.chunks);
+    return this.buf.subarray(0, this.off);
   }
 }
 

@@ -1,0 +1,164 @@
+/**
+ * Live oracle: node-llama-cpp (llama.cpp compiled) on the same files. Compares encode (with and
+ * without special-token parsing), decode (with and without rendering control tokens), token
+ * attributes (control, EOG) and BOS/EOS settings, for the four GGUF vocabularies and for the
+ * GPT-2 vocabulary relabelled with every pre-tokenizer slimlm supports.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { GgufValueType, type Metadata } from "../../src/formats/metadata.js";
+import { tokenizerFromMetadata, type Tokenizer } from "../../src/tokenizer/index.js";
+import { corpusLines, EDGE_CASES, haveModels, LLAMA2_TINY, meta, readVocabCases, STORIES, VOCAB_GPT2, VOCAB_PHI3 } from "./fixtures.js";
+import { withKeys, writeVocabGguf } from "./gguf-write.js";
+
+type NlcModule = typeof import("node-llama-cpp");
+type Token = import("node-llama-cpp").Token;
+type Llama = Awaited<ReturnType<NlcModule["getLlama"]>>;
+type LlamaModel = Awaited<ReturnType<Llama["loadModel"]>>;
+
+let llama: Llama | undefined;
+let skipReason: string | false = haveModels ? false : "shared models not present";
+
+before(async () => {
+  if (skipReason !== false) return;
+  try {
+    const nlc: NlcModule = await import("node-llama-cpp");
+    llama = await nlc.getLlama({ gpu: false, build: "never", skipDownload: true, logLevel: nlc.LlamaLogLevel.error });
+  } catch (e) {
+    skipReason = `node-llama-cpp unavailable: ${String(e)}`;
+  }
+});
+
+after(async () => {
+  await llama?.dispose();
+});
+
+async function withModel<T>(path: string, fn: (m: LlamaModel) => T): Promise<T> {
+  assert.ok(llama !== undefined);
+  const m = await llama.loadModel({ modelPath: path, vocabOnly: true });
+  try {
+    return fn(m);
+  } finally {
+    await m.dispose();
+  }
+}
+
+const texts = (extra: readonly string[] = []): string[] => [...readVocabCases(VOCAB_PHI3).map((c) => c.text), ...EDGE_CASES, ...corpusLines(150), ...extra];
+
+interface Tally {
+  encode: number;
+  encodeSpecial: number;
+  decode: number;
+  decodeSpecial: number;
+  total: number;
+  failures: string[];
+}
+
+function compare(model: LlamaModel, tok: Tokenizer, strings: readonly string[]): Tally {
+  const t: Tally = { encode: 0, encodeSpecial: 0, decode: 0, decodeSpecial: 0, total: strings.length, failures: [] };
+  const check = (ok: boolean, what: string, s: string, got: unknown, want: unknown): number => {
+    if (!ok && t.failures.length < 10) t.failures.push(`${what} ${JSON.stringify(s)}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+    return ok ? 1 : 0;
+  };
+  for (const s of strings) {
+    const want = Array.from(model.tokenize(s, false));
+    const got = tok.encode(s);
+    t.encode += check(JSON.stringify(got) === JSON.stringify(want), "encode", s, got, want);
+    const wantS = Array.from(model.tokenize(s, true));
+    const gotS = tok.encode(s, { parseSpecial: true });
+    t.encodeSpecial += check(JSON.stringify(gotS) === JSON.stringify(wantS), "encode(parseSpecial)", s, gotS, wantS);
+    const wd = model.detokenize(want, false);
+    const gd = tok.decode(want);
+    t.decode += check(gd === wd, "decode", s, gd, wd);
+    const wds = model.detokenize(wantS, true);
+    const gds = tok.decode(wantS, { unparseSpecial: true });
+    t.decodeSpecial += check(gds === wds, "decode(unparseSpecial)", s, gds, wds);
+  }
+  return t;
+}
+
+function assertAll(name: string, t: Tally): void {
+  assert.deepEqual(t.failures, [], `${name}: ${JSON.stringify({ ...t, failures: undefined })}`);
+  assert.equal(t.encode, t.total);
+  assert.equal(t.encodeSpecial, t.total);
+  assert.equal(t.decode, t.total);
+  assert.equal(t.decodeSpecial, t.total);
+}
+
+function compareVocab(model: LlamaModel, tok: Tokenizer): void {
+  assert.equal(tok.bosId ?? null, model.tokens.bos);
+  assert.equal(tok.eosId ?? null, model.tokens.eos);
+  assert.equal(tok.addBos, model.tokens.shouldPrependBosToken);
+  assert.equal(tok.addEos, model.tokens.shouldAppendEosToken);
+  const eog: number[] = [];
+  const ctlDiff: number[] = [];
+  for (let id = 0; id < tok.vocabSize; id++) {
+    if (model.isEogToken(id as Token)) eog.push(id);
+    if (model.getTokenAttributes(id as Token).control !== tok.isControl(id)) ctlDiff.push(id);
+  }
+  assert.deepEqual([...tok.eogIds].sort((a, b) => a - b), eog, "EOG ids");
+  assert.deepEqual(ctlDiff, [], "control attribute differs");
+  // Single-token decoding (llama_token_to_piece through detokenize), a sample of ids.
+  const step = Math.max(1, Math.floor(tok.vocabSize / 2000));
+  for (let id = 0; id < tok.vocabSize; id += step) {
+    for (const special of [false, true]) {
+      assert.equal(tok.decode([id], { unparseSpecial: special }), model.detokenize([id as Token], special), `token ${id} special=${special}`);
+    }
+  }
+}
+
+describe("node-llama-cpp agrees", { timeout: 60_000 }, () => {
+  for (const [name, path] of [
+    ["gpt-2", VOCAB_GPT2],
+    ["phi-3", VOCAB_PHI3],
+    ["llama-2-tiny-random", LLAMA2_TINY],
+    ["stories260K", STORIES],
+  ] as const) {
+    it(`${name}: encode/decode on ~400 strings, with and without special tokens`, async (t) => {
+      if (skipReason !== false) return t.skip(skipReason);
+      const tok = tokenizerFromMetadata(meta(path));
+      const tally = await withModel(path, (m) => {
+        compareVocab(m, tok);
+        return compare(m, tok, texts());
+      });
+      assert.ok(tally.total >= 400, `${tally.total} strings`);
+      assertAll(name, tally);
+    });
+  }
+
+  it("gpt-2 vocabulary under every supported pre-tokenizer (tokenizer.ggml.pre rewritten)", async (t) => {
+    if (skipReason !== false) return t.skip(skipReason);
+    const dir = mkdtempSync(join(tmpdir(), "slimlm-tok-"));
+    try {
+      const base = meta(VOCAB_GPT2);
+      const strings = [...readVocabCases(VOCAB_GPT2).map((c) => c.text), ...EDGE_CASES, ...corpusLines(15)];
+      const variants: [string, Metadata][] = [["(missing)", withKeys(base, { "tokenizer.ggml.pre": undefined })]];
+      // One pre-tokenizer per distinct code path: custom splitters (llama3, qwen2, qwen35, newlines),
+      // regexes on the collapsed text, regexes on code points, flags (ignore_merges, add_bos, no BOS).
+      for (const pre of [
+        "default", "llama-bpe", "qwen2", "qwen35", "smollm", "falcon", "deepseek-llm", "deepseek-v3",
+        "chatglm-bpe", "poro-chat", "gpt-4o", "chameleon", "laguna", "jais-2",
+      ]) {
+        variants.push([pre, withKeys(base, { "tokenizer.ggml.pre": { type: GgufValueType.STRING, value: pre } })]);
+      }
+      // A flag override too: add_bos_token on a BPE vocabulary.
+      variants.push(["gpt-2+add_bos", withKeys(base, { "tokenizer.ggml.add_bos_token": { type: GgufValueType.BOOL, value: true } })]);
+      for (const [i, [name, m]] of variants.entries()) {
+        const path = join(dir, `v${i}.gguf`);
+        writeVocabGguf(path, m);
+        const tok = tokenizerFromMetadata(m);
+        const tally = await withModel(path, (model) => {
+          assert.equal(tok.addBos, model.tokens.shouldPrependBosToken, name);
+          assert.equal(tok.bosId ?? null, model.tokens.bos, name);
+          return compare(model, tok, strings);
+        });
+        assertAll(name, tally);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
