@@ -131,3 +131,32 @@ export function corpusLines(n: number): string[] {
   const shakes = readFileSync(join(DATA, "tinyshakespeare.txt"), "utf8").split("\n").slice(0, n);
   return [...stories, ...shakes];
 }
+
+/** The GPT-2 GGUF vocabulary rewritten as a byte-level BPE tokenizer.json. */
+export function gpt2TokenizerJson(m: Metadata): unknown {
+  const tokens = m.stringArray("tokenizer.ggml.tokens");
+  const vocab: Record<string, number> = {};
+  tokens.forEach((t, i) => {
+    vocab[t] = i;
+  });
+  return {
+    version: "1.0",
+    added_tokens: [{ id: 50256, content: "<|endoftext|>", single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
+    normalizer: null,
+    pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
+    decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: "BPE",
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: "",
+      end_of_word_suffix: "",
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      // Half of the merges as "a b" strings, half as pairs: both forms must load.
+      merges: m.stringArray("tokenizer.ggml.merges").map((s, i) => (i % 2 === 0 ? s : s.split(" "))),
+    },
+  };
+}

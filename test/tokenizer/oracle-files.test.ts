@@ -8,11 +8,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { UnsupportedError } from "../../src/errors.js";
-import type { Metadata } from "../../src/formats/metadata.js";
 import { tokenizerFromJson, tokenizerFromMetadata, type Tokenizer } from "../../src/tokenizer/index.js";
 import {
   corpusLines,
   EDGE_CASES,
+  gpt2TokenizerJson,
   haveModels,
   meta,
   readVocabCases,
@@ -35,35 +35,6 @@ function checkVectors(tok: Tokenizer, path: string): void {
     if (JSON.stringify(got) !== JSON.stringify(c.ids)) failures.push(`${JSON.stringify(c.text)}: got ${JSON.stringify(got)}, want ${JSON.stringify(c.ids)}`);
   }
   assert.deepEqual(failures, [], `${failures.length}/${cases.length} vectors differ`);
-}
-
-/** The GPT-2 GGUF vocabulary rewritten as a byte-level BPE tokenizer.json. */
-export function gpt2TokenizerJson(m: Metadata): unknown {
-  const tokens = m.stringArray("tokenizer.ggml.tokens");
-  const vocab: Record<string, number> = {};
-  tokens.forEach((t, i) => {
-    vocab[t] = i;
-  });
-  return {
-    version: "1.0",
-    added_tokens: [{ id: 50256, content: "<|endoftext|>", single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }],
-    normalizer: null,
-    pre_tokenizer: { type: "ByteLevel", add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: { type: "ByteLevel", add_prefix_space: true, trim_offsets: false, use_regex: true },
-    decoder: { type: "ByteLevel", add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: null,
-      continuing_subword_prefix: "",
-      end_of_word_suffix: "",
-      fuse_unk: false,
-      byte_fallback: false,
-      vocab,
-      // Half of the merges as "a b" strings, half as pairs: both forms must load.
-      merges: m.stringArray("tokenizer.ggml.merges").map((s, i) => (i % 2 === 0 ? s : s.split(" "))),
-    },
-  };
 }
 
 function storiesHf(): Tokenizer {
