@@ -193,6 +193,28 @@ function applyBehavior(spans: Span[], behavior: Behavior): [number, number][] {
   return out.filter(([a, b]) => b > a);
 }
 
+/** Isolated regex split (matches and the gaps between them), without intermediate arrays. */
+function isolatedRegexSplit(pieces: PreToken[], re: RegExp, map: (s: string) => string): PreToken[] {
+  const out: PreToken[] = [];
+  for (const p of pieces) {
+    const s = p.text;
+    let prev = 0;
+    re.lastIndex = 0;
+    for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+      const len = m[0].length;
+      if (len === 0) {
+        re.lastIndex += (s.codePointAt(m.index) ?? 0) > 0xffff ? 2 : 1;
+        continue;
+      }
+      if (m.index > prev) out.push({ text: map(s.slice(prev, m.index)), atStart: p.atStart && prev === 0 });
+      out.push({ text: map(m[0]), atStart: p.atStart && m.index === 0 });
+      prev = m.index + len;
+    }
+    if (prev < s.length) out.push({ text: map(prev === 0 ? s : s.slice(prev)), atStart: p.atStart && prev === 0 });
+  }
+  return out;
+}
+
 function splitEach(pieces: PreToken[], split: (s: string) => [number, number][]): PreToken[] {
   const out: PreToken[] = [];
   for (const p of pieces) {
@@ -230,9 +252,9 @@ export function compilePreTokenizer(r: JsonReader, v: unknown, field = "pre_toke
       const re = onigToJs(GPT2_PATTERN);
       return {
         fn: (pieces) => {
-          const withPrefix = pieces.map((p) => (addPrefix && !p.text.startsWith(" ") ? { text: " " + p.text, atStart: p.atStart } : p));
-          const split = useRegex ? splitEach(withPrefix, (s) => applyBehavior(regexSpans(s, re), "Isolated")) : withPrefix;
-          return split.map((p) => ({ text: byteLevelEncode(p.text), atStart: p.atStart }));
+          const withPrefix = addPrefix ? pieces.map((p) => (p.text.startsWith(" ") ? p : { text: " " + p.text, atStart: p.atStart })) : pieces;
+          if (useRegex) return isolatedRegexSplit(withPrefix, re, byteLevelEncode);
+          return withPrefix.map((p) => ({ text: byteLevelEncode(p.text), atStart: p.atStart }));
         },
         byteLevel: true,
         metaspace: false,

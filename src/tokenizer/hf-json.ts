@@ -25,6 +25,9 @@ const MAX_TOKENS = 1 << 24;
 const MAX_MERGES = 1 << 24;
 const WORD_CACHE_LIMIT = 100_000;
 const WORD_CACHE_MAX_LEN = 64;
+/** Words longer than this are cut into independent segments before merging (see bpeWord). */
+const SEGMENT_MIN_LEN = 128;
+const META = "\u2581";
 
 // Token kinds by id.
 const HOLE = 0;
@@ -77,6 +80,11 @@ export class HfTokenizer implements Tokenizer {
   private readonly prefix: readonly number[];
   private readonly suffix: readonly number[];
   private readonly wordCache = new Map<string, readonly number[]>();
+  private readonly segmentCache = new Map<string, readonly number[]>();
+  // Pieces as rendered after the first position (Metaspace treats position 0 differently).
+  private readonly pieceCache: (Uint8Array | undefined)[];
+  /** UTF-16 units some token has right before a U+2581; undefined: never cut words. */
+  private readonly joinsMeta: Set<number> | undefined;
 
   private constructor(root: JsonObject, config: JsonObject | undefined, r: JsonReader) {
     const model = r.object(root["model"], "model");
@@ -140,6 +148,7 @@ export class HfTokenizer implements Tokenizer {
       this.kinds[a.id] = a.special ? ADDED_SPECIAL : ADDED;
     }
     this.vocab = vocab;
+    this.pieceCache = new Array<Uint8Array | undefined>(size);
     const toAdded = (a: (typeof added)[number]): AddedText => ({ id: a.id, text: a.text, lstrip: a.lstrip, rstrip: a.rstrip, singleWord: a.singleWord });
     this.addedAll = added.map(toAdded);
     this.addedPlain = added.filter((a) => !a.special).map(toAdded);
@@ -190,6 +199,25 @@ export class HfTokenizer implements Tokenizer {
     // NOTE: Hugging Face collects merges into a HashMap: a repeated pair keeps its last rank.
     merges.finish("last");
     this.merger = new BpeWordMerger(merges);
+
+    // Long words (SentencePiece-style tokenizers without a pre-tokenizer see the whole text as one
+    // word) are cut before a U+2581 whose preceding character never precedes one inside a token:
+    // every merge result is a token, so no merge can cross such a cut. A '>' before U+2581 could be
+    // the end of a byte-fallback or unknown-token text, which does not show in the input: then we
+    // never cut.
+    let joins: Set<number> | undefined = vocab.has(META) ? new Set<number>() : undefined;
+    for (const t of vocab.keys()) {
+      if (joins === undefined) break;
+      for (let i = t.indexOf(META, 1); i !== -1; i = t.indexOf(META, i + 1)) {
+        const c = t.charCodeAt(i - 1);
+        if (c === 0x3e) {
+          joins = undefined;
+          break;
+        }
+        joins.add(c);
+      }
+    }
+    this.joinsMeta = joins;
 
     this.normalizer = compileNormalizer(r, root["normalizer"]);
     const pre = compilePreTokenizer(r, root["pre_tokenizer"]);
@@ -346,12 +374,37 @@ export class HfTokenizer implements Tokenizer {
     for (const id of ids) out.push(id);
   }
 
-  /** tokenizers `BPE::merge_word` + `merge_all`. */
-  private bpeWord(word: string): number[] {
+  /** tokenizers `BPE::tokenize`: ignore_merges, then merge_word + merge_all. */
+  private bpeWord(word: string): readonly number[] {
     if (this.ignoreMerges) {
       const id = this.vocab.get(word);
       if (id !== undefined) return [id];
     }
+    const joins = this.joinsMeta;
+    if (word.length < SEGMENT_MIN_LEN || joins === undefined) return this.mergeWord(word);
+    const out: number[] = [];
+    let seg = 0;
+    const emit = (piece: string): void => {
+      let ids = piece.length <= WORD_CACHE_MAX_LEN ? this.segmentCache.get(piece) : undefined;
+      if (ids === undefined) {
+        ids = this.mergeWord(piece);
+        if (piece.length <= WORD_CACHE_MAX_LEN) {
+          if (this.segmentCache.size >= WORD_CACHE_LIMIT) this.segmentCache.clear();
+          this.segmentCache.set(piece, ids);
+        }
+      }
+      for (const id of ids) out.push(id);
+    };
+    for (let i = word.indexOf(META, 1); i !== -1; i = word.indexOf(META, i + 1)) {
+      if (joins.has(word.charCodeAt(i - 1))) continue;
+      emit(word.slice(seg, i));
+      seg = i;
+    }
+    emit(seg === 0 ? word : word.slice(seg));
+    return out;
+  }
+
+  private mergeWord(word: string): number[] {
     const syms: number[] = [];
     let unkPending = false;
     const flushUnk = (): void => {
@@ -399,11 +452,21 @@ export class HfTokenizer implements Tokenizer {
     return k !== HOLE && (k !== ADDED_SPECIAL || unparseSpecial);
   }
 
-  /** The bytes of one token as the decoder chain renders it at position `index`. */
-  private pieceAt(id: number, index: number): Uint8Array {
+  private render(id: number, index: number): Uint8Array {
     let t: DecToken = this.texts[id] as string;
     for (const step of this.decoder.steps) t = step(t, index);
-    const bytes = typeof t === "string" ? utf8Encode(t) : t;
+    return typeof t === "string" ? utf8Encode(t) : t;
+  }
+
+  /** The bytes of one token as the decoder chain renders it at position `index`. */
+  private pieceAt(id: number, index: number): Uint8Array {
+    let bytes: Uint8Array;
+    if (index === 0) bytes = this.render(id, 0);
+    else {
+      const hit = this.pieceCache[id];
+      bytes = hit ?? this.render(id, 1);
+      if (hit === undefined) this.pieceCache[id] = bytes;
+    }
     if (!this.decoder.joinWithSpace || index === 0) return bytes;
     const out = new Uint8Array(bytes.length + 1);
     out[0] = 0x20;
@@ -415,9 +478,7 @@ export class HfTokenizer implements Tokenizer {
     checkTokenId(id, this.vocabSize);
     if (!this.isRendered(id, opts.unparseSpecial === true)) return new Uint8Array(0);
     // Position 1: a token as it appears after the first one (Metaspace keeps its space).
-    let t: DecToken = this.texts[id] as string;
-    for (const step of this.decoder.steps) t = step(t, 1);
-    return typeof t === "string" ? utf8Encode(t) : t.slice();
+    return this.render(id, 1).slice();
   }
 
   decode(ids: readonly number[], opts: DecodeOptions = {}): string {

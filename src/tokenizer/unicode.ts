@@ -133,20 +133,37 @@ export function charToByte(cp: number): number {
   return CP_TO_BYTE.get(cp) ?? -1;
 }
 
-/** Byte-level encoding of a string: its UTF-8 bytes, each as a GPT-2 alphabet character. */
+const BYTE_CHARS: readonly string[] = Array.from(BYTE_TO_CP, (cp) => String.fromCharCode(cp));
+
+/** Byte-level encoding of a well-formed string: its UTF-8 bytes, each as a GPT-2 alphabet character. */
 export function byteLevelEncode(s: string): string {
-  let ascii = true;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0x80 || BYTE_TO_CP[c] !== c) {
-      ascii = false;
-      break;
+  let out = "";
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      out += BYTE_CHARS[c] as string;
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+        i++;
+      }
+    }
+    if (c < 0x800) {
+      out += (BYTE_CHARS[0xc0 | (c >> 6)] as string) + (BYTE_CHARS[0x80 | (c & 0x3f)] as string);
+    } else if (c < 0x10000) {
+      out += (BYTE_CHARS[0xe0 | (c >> 12)] as string) + (BYTE_CHARS[0x80 | ((c >> 6) & 0x3f)] as string) + (BYTE_CHARS[0x80 | (c & 0x3f)] as string);
+    } else {
+      out +=
+        (BYTE_CHARS[0xf0 | (c >> 18)] as string) +
+        (BYTE_CHARS[0x80 | ((c >> 12) & 0x3f)] as string) +
+        (BYTE_CHARS[0x80 | ((c >> 6) & 0x3f)] as string) +
+        (BYTE_CHARS[0x80 | (c & 0x3f)] as string);
     }
   }
-  if (ascii) return s;
-  const bytes = utf8Encode(s);
-  let out = "";
-  for (const b of bytes) out += String.fromCharCode(BYTE_TO_CP[b] ?? 0);
   return out;
 }
 
