@@ -4,7 +4,8 @@
 //   dist/kernels/kernels-relaxed.wasm  SIMD128 + relaxed SIMD (ASC_FEATURE_RELAXED_SIMD)
 // Incremental: skipped when a hash of the sources, this script and the asc version matches the
 // stamp written by the last successful build (SLIMLM_FORCE_KERNELS=1 forces a rebuild).
-// Fails loudly: any compiler error (or an output that does not validate) exits with status 1.
+// Fails loudly: any compiler error or warning, or an output that does not validate, exits with
+// status 1.
 // SLIMLM_KERNELS_WAT=1 also writes the .wat text next to each module (for reading the code).
 
 import { createHash } from "node:crypto";
@@ -97,7 +98,8 @@ for (const t of TARGETS) {
   });
   const diag = stderr.join("");
   if (result.error !== null) fail(`asc ${t.file}: ${result.error.message}\n${diag}`);
-  if (diag.trim() !== "") process.stderr.write(diag); // warnings
+  // warnings are fatal too: they flag implicit conversions in pointer arithmetic and the like
+  if (diag.trim() !== "") fail(`asc ${t.file} reported diagnostics:\n${diag}`);
   const bin = written.get(t.file);
   if (!(bin instanceof Uint8Array)) fail(`asc produced no ${t.file}`);
   try {

@@ -127,6 +127,10 @@ for (const impl of impls) {
       });
     }
 
+    it("matmul f16 with inf/NaN/large/subnormal weights propagates like the f64 oracle", () => {
+      f16SpecialCases(impl);
+    });
+
     it("rmsnorm matches ggml's formula (f64 sum of f32 squares), in place and misaligned", () => {
       rmsnormCases(impl);
     });
@@ -301,6 +305,53 @@ function matmulCases(impl: Impl, type: GgmlType): void {
             if (!(Math.abs(v - e) <= tol)) assert.fail(`${label}: vs ref kernels y[${t}][${rr}] ${v} vs ${e}`);
           }
         }
+      }
+    }
+  }
+}
+
+/** F16 weights exercising the conversion's slow path (exponent field all ones) and its false alarms. */
+function f16SpecialCases(impl: Impl): void {
+  const r = rng(21);
+  for (const k of [37, 64]) {
+    arena.reset();
+    const rows = 6;
+    const T = 3;
+    const wf = gaussian(r, rows * k, 0.5);
+    wf[3] = Infinity; // row 0
+    wf[k + 9] = NaN; // row 1
+    for (let i = 0; i < k; i += 3) wf[2 * k + i] = 3 + 1000 * r(); // row 2: large values (false alarms)
+    wf[2 * k + 1] = 65504;
+    wf[4 * k - 1] = -Infinity; // row 3, in the scalar tail when k = 37
+    for (let i = 0; i < k; i++) wf[4 * k + i] = (i % 5) * 2 ** -24; // row 4: f16 subnormals
+    const wb = new Uint8Array(2 * rows * k);
+    f32ToF16Row(wf, wb, rows * k);
+    const w = arena.alloc(wb.length, 2);
+    arena.writeBytes(w, wb);
+    const x = arena.f32(gaussian(r, T * k), 4);
+    const xq = arena.alloc(4 * T * k, 8);
+    ref.kernels.quantizeActivations(GgmlType.F16, x, xq, k, T);
+    const y = arena.f32(new Float32Array(T * rows), 4);
+    impl.kernels.matmul(GgmlType.F16, w, xq, y, rows, k, T, rows);
+    const got = arena.readF32(y, T * rows);
+    const wd = new Float32Array(rows * k);
+    f16ToF32Row(wb, wd, rows * k);
+    const xs = dequantActivations(GgmlType.F16, xq, k, T);
+    for (let t = 0; t < T; t++) {
+      const xr = xs[t];
+      assert.ok(xr !== undefined);
+      for (let rr = 0; rr < rows; rr++) {
+        let e = 0;
+        let m = 0;
+        for (let i = 0; i < k; i++) {
+          e += at(wd, rr * k + i) * at(xr, i);
+          m += Math.abs(at(wd, rr * k + i) * at(xr, i));
+        }
+        const v = at(got, t * rows + rr);
+        const label = `${impl.name} f16 specials k=${k} t=${t} row ${rr}: got ${v}, oracle ${e}`;
+        if (Number.isNaN(e)) assert.ok(Number.isNaN(v), label);
+        else if (!Number.isFinite(e)) assert.equal(v, e, label);
+        else assert.ok(Math.abs(v - e) <= 1e-5 * m + 1e-30, label);
       }
     }
   }

@@ -7,6 +7,40 @@
 /** 2^112: scales an f16 exponent/mantissa placed at f32 bit 13 to its f32 value. */
 export const F16_MAGIC: f32 = reinterpret<f32>(0x77800000);
 
+// Vector constants used in hot loops live in the module's static data (the only data it has,
+// in the low reserved region; written by every instantiation, always with the same bytes).
+// NOTE: V8 11.3 rematerializes a v128.const inside a loop at every use (3 instructions: movq,
+// movq, punpcklqdq); a load from a constant address is one (often folded) load instead.
+const KONST = memory.data<i32>([
+  0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, 0x0f0f0f0f, // 0: i8x16 15
+  0x08080808, 0x08080808, 0x08080808, 0x08080808, // 1: i8x16 8
+  0x000f000f, 0x000f000f, 0x000f000f, 0x000f000f, // 2: i16x8 15
+  0x00080008, 0x00080008, 0x00080008, 0x00080008, // 3: i16x8 8
+  0x30303030, 0x30303030, 0x30303030, 0x30303030, // 4: i8x16 0x30
+  0x8fffe000, 0x8fffe000, 0x8fffe000, 0x8fffe000, // 5: f16 -> f32 field mask
+  0x77800000, 0x77800000, 0x77800000, 0x77800000, // 6: f32x4 2^112
+  0x7fff7fff, 0x7fff7fff, 0x7fff7fff, 0x7fff7fff, // 7: i16x8 0x7fff
+  0x7bff7bff, 0x7bff7bff, 0x7bff7bff, 0x7bff7bff, // 8: i16x8 0x7bff
+  0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 9: f32 exponent field
+  0x7c007c00, 0x7c007c00, 0x7c007c00, 0x7c007c00, // 10: i16x8 f16 exponent field
+], 16);
+export const K_I8_15: i32 = 0;
+export const K_I8_8: i32 = 1;
+export const K_I16_15: i32 = 2;
+export const K_I16_8: i32 = 3;
+export const K_I8_0X30: i32 = 4;
+export const K_F16_FIELDS: i32 = 5;
+export const K_F16_MAGIC: i32 = 6;
+export const K_I16_7FFF: i32 = 7;
+export const K_I16_7BFF: i32 = 8;
+export const K_F32_EXP: i32 = 9;
+export const K_F16_EXP: i32 = 10;
+
+/** Constant vector `i` of the table above (i must be a compile-time constant). */
+@inline export function kv(i: i32): v128 {
+  return v128.load(KONST + (<usize>i << 4));
+}
+
 /** a * b + c on f32x4 (relaxed build: relaxed_madd, fused or not at the engine's choice). */
 @inline export function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) {
@@ -49,26 +83,26 @@ export const F16_MAGIC: f32 = reinterpret<f32>(0x77800000);
 @inline export function f16ExtToF32(s: v128): v128 {
   // s = sign-extended f16: bits 31..15 all equal the sign. After << 13 bits 31..28 are the sign
   // and 27..13 are exponent and mantissa; clearing 30..28 leaves a signed f32 2^-112 too small.
-  const b = v128.and(i32x4.shl(s, 13), i32x4.splat(0x8fffe000));
-  return f32x4.mul(b, f32x4.splat(F16_MAGIC));
+  const b = v128.and(i32x4.shl(s, 13), kv(K_F16_FIELDS));
+  return f32x4.mul(b, kv(K_F16_MAGIC));
 }
 
 /** Inf/NaN lanes of f16ExtToF32: `m` = all-ones i32 lanes where |h| >= 0x7c00. */
 @inline export function f16Fix(f: v128, m: v128): v128 {
   // The scaled value has the right mantissa bits under a too-small exponent; forcing the
   // exponent to all ones gives +-inf (mantissa 0) or a NaN with the f16 payload.
-  return v128.or(f, v128.and(m, i32x4.splat(0x7f800000)));
+  return v128.or(f, v128.and(m, kv(K_F32_EXP)));
 }
 
 /** Lanes 0..3 of 8 f16 values (i16x8) -> f32x4, inf/NaN included (no NaN quieting). */
 @inline export function f16x8Lo(h: v128): v128 {
-  const m = i16x8.gt_s(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(0x7bff));
+  const m = i16x8.gt_s(v128.and(h, kv(K_I16_7FFF)), kv(K_I16_7BFF));
   return f16Fix(f16ExtToF32(i32x4.extend_low_i16x8_s(h)), i32x4.extend_low_i16x8_s(m));
 }
 
 /** Lanes 4..7 of 8 f16 values (i16x8) -> f32x4, inf/NaN included. */
 @inline export function f16x8Hi(h: v128): v128 {
-  const m = i16x8.gt_s(v128.and(h, i16x8.splat(0x7fff)), i16x8.splat(0x7bff));
+  const m = i16x8.gt_s(v128.and(h, kv(K_I16_7FFF)), kv(K_I16_7BFF));
   return f16Fix(f16ExtToF32(i32x4.extend_high_i16x8_s(h)), i32x4.extend_high_i16x8_s(m));
 }
 
