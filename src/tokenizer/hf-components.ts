@@ -4,7 +4,7 @@
  */
 import { UnsupportedError } from "../errors.js";
 import { onigToJs } from "./hf-regex.js";
-import { type JsonObject, JsonReader } from "./json-read.js";
+import type { JsonReader } from "./json-read.js";
 import { byteLevelEncode, charToByte, codepointsOf, utf8Encode } from "./unicode.js";
 
 export type Normalizer = (s: string) => string;
@@ -474,4 +474,3 @@ export function compileDecoder(r: JsonReader, v: unknown): DecoderSpec {
   return { steps, stripStart, stripEnd, joinWithSpace: false, metaspace, byteLevel };
 }
 
-export type { JsonObject };

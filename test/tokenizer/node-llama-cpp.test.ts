@@ -5,13 +5,13 @@
  * GPT-2 vocabulary relabelled with every pre-tokenizer slimlm supports.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { GgufValueType, type Metadata } from "../../src/formats/metadata.js";
 import { tokenizerFromMetadata, type Tokenizer } from "../../src/tokenizer/index.js";
-import { corpusLines, EDGE_CASES, haveModels, LLAMA2_TINY, meta, readVocabCases, STORIES, VOCAB_GPT2, VOCAB_PHI3 } from "./fixtures.js";
+import { corpusLines, DATA, EDGE_CASES, haveModels, LLAMA2_TINY, meta, readVocabCases, STORIES, VOCAB_GPT2, VOCAB_PHI3 } from "./fixtures.js";
 import { withKeys, writeVocabGguf } from "./gguf-write.js";
 
 type NlcModule = typeof import("node-llama-cpp");
@@ -128,6 +128,23 @@ describe("node-llama-cpp agrees", { timeout: 60_000 }, () => {
       assertAll(name, tally);
     });
   }
+
+  it("long inputs (200 KB of each corpus, whole) agree: merge loops and segmentation at scale", async (t) => {
+    if (skipReason !== false) return t.skip(skipReason);
+    const inputs = ["tinyshakespeare.txt", "tinystories_valid_head.txt"].map((f) => readFileSync(join(DATA, f), "utf8").slice(0, 200_000));
+    for (const path of [VOCAB_GPT2, VOCAB_PHI3, STORIES]) {
+      const tok = tokenizerFromMetadata(meta(path));
+      await withModel(path, (m) => {
+        for (const text of inputs) {
+          const want = Array.from(m.tokenize(text, false));
+          const got = tok.encode(text);
+          assert.equal(got.length, want.length, path);
+          assert.deepEqual(got, want, path);
+          assert.equal(tok.decode(want), m.detokenize(want, false), path);
+        }
+      });
+    }
+  });
 
   it("gpt-2 vocabulary under every supported pre-tokenizer (tokenizer.ggml.pre rewritten)", async (t) => {
     if (skipReason !== false) return t.skip(skipReason);

@@ -11,6 +11,7 @@ import { UnsupportedError } from "../../src/errors.js";
 import { tokenizerFromJson, tokenizerFromMetadata, type Tokenizer } from "../../src/tokenizer/index.js";
 import {
   corpusLines,
+  DATA,
   EDGE_CASES,
   gpt2TokenizerJson,
   haveModels,
@@ -111,6 +112,18 @@ describe("stories260K: GGUF, tokenizer.json and golden ids agree", { skip }, () 
       assert.equal(h.tokenText(id), g.tokenText(id));
       assert.equal(h.isControl(id), g.isControl(id) || id === 0, `isControl(${id})`); // <unk> is a special added token in HF
       assert.deepEqual(h.tokenToPiece(id, { unparseSpecial: true }), g.tokenToPiece(id, { unparseSpecial: true }), `piece ${id}`);
+    }
+  });
+
+  it("whole corpora (1 MB and 0.8 MB) encode identically through both files", () => {
+    const g = tokenizerFromMetadata(meta(STORIES));
+    const h = storiesHf();
+    for (const f of ["tinyshakespeare.txt", "tinystories_valid_head.txt"]) {
+      const text = readFileSync(join(DATA, f), "utf8");
+      const ids = g.encode(text);
+      assert.deepEqual(h.encode(text), ids, f);
+      assert.equal(h.decode(ids), text, f);
+      assert.equal(g.decode(ids), text, f);
     }
   });
 
