@@ -186,7 +186,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
     },
 
     matmul(type, w, xq, y, rows, k, T, ldy) {
-      assert(k % computedBlockSize(type) === 0 && rows >= 0 && T >= 0 && ldy >= rows, () =>
+      assert(k % computedBlockSize(type) === 0 && rows >= 0 && T >= 0 && (T <= 1 || ldy >= rows), () =>
         `matmul(${type}): bad shape rows=${rows} k=${k} T=${T} ldy=${ldy}`,
       );
       switch (type) {

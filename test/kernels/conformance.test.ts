@@ -100,7 +100,7 @@ function kValues(type: GgmlType): number[] {
   const bs = getFormat(type).blockSize;
   if (bs === 256) return [256, 512, 768];
   if (bs === 32) return [32, 64, 256, 512, 768];
-  return [1, 7, 13, 32, 64, 100, 256, 512, 768];
+  return [0, 1, 7, 13, 32, 64, 100, 256, 512, 768];
 }
 
 const SHAPES: readonly [rows: number, T: number][] = [
@@ -126,6 +126,11 @@ for (const impl of impls) {
         matmulCases(impl, type);
       });
     }
+
+    it("matmul over several token passes (T above the kernel's token block) matches too", () => {
+      // the kernels process ~256 KiB of activation rows per pass over the weights
+      for (const type of [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_K]) matmulCases(impl, type, [[8192, 9, 37]]);
+    });
 
     it("matmul f16 with inf/NaN/large/subnormal weights propagates like the f64 oracle", () => {
       f16SpecialCases(impl);
@@ -236,11 +241,12 @@ function quantizeCases(impl: Impl): void {
 
 // ------------------------------------------------------------------------------------- matmul
 
-function matmulCases(impl: Impl, type: GgmlType): void {
+function matmulCases(impl: Impl, type: GgmlType, cases?: readonly [k: number, rows: number, T: number][]): void {
   const f = getFormat(type);
-  let seed = 100 * type;
-  for (const k of kValues(type)) {
-    for (const [rows, T] of SHAPES) {
+  let seed = 100 * type + (cases === undefined ? 0 : 50);
+  const all = cases ?? kValues(type).flatMap((k) => SHAPES.map(([rows, T]): [number, number, number] => [k, rows, T]));
+  for (const [k, rows, T] of all) {
+    {
       seed++;
       arena.reset();
       const r = rng(seed);

@@ -152,6 +152,15 @@ export function f32ToF16Bits(x: f32): u32 {
   return v128.or(r, sign);
 }
 
+/**
+ * Tokens per pass of a matmul (even, >= 2): as many activation rows as fit in ~256 KiB (L2), so
+ * that for long prompts the activations are re-read from cache while each group of 4 weight
+ * rows streams once per pass (T / tokenBlock passes over the weights in all).
+ */
+@inline export function tokenBlock(xRowBytes: usize): i32 {
+  return max(2, <i32>min(<usize>4096, <usize>262144 / max(xRowBytes, 1)) & ~1);
+}
+
 /** Stores lanes 0..n-1 (n in 1..4) of an f32x4 at p. */
 @inline export function storeLanes(p: usize, v: v128, n: i32): void {
   if (n >= 4) {

@@ -9,7 +9,7 @@
 // Summation order: per-lane partial sums over k (stride 4 or 8), then a lane tree; k % 4
 // elements are added in scalar after the vector part.
 
-import { madd, hsum4, f16ExtToF32, f16x8Lo, f16x8Hi, f16ToF32, storeLanes, kv, K_F16_EXP } from "./common";
+import { tokenBlock, madd, hsum4, f16ExtToF32, f16x8Lo, f16x8Hi, f16ToF32, storeLanes, kv, K_F16_EXP } from "./common";
 
 // ---------------------------------------------------------------------------------------- F32
 
@@ -100,20 +100,24 @@ function f32Tile4x2(
 export function matmulF32(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
   const rb = <usize>k << 2;
   const yb = <usize>ldy << 2;
-  for (let r = 0; r < rows; r += 4) {
-    const nr = min(rows - r, 4);
-    const w0 = w + <usize>r * rb;
-    const w1 = nr > 1 ? w0 + rb : w0;
-    const w2 = nr > 2 ? w1 + rb : w1;
-    const w3 = nr > 3 ? w2 + rb : w2;
-    const yr = y + (<usize>r << 2);
-    let t = 0;
-    for (; t + 2 <= T; t += 2) {
-      const xt = x + <usize>t * rb;
-      const yt = yr + <usize>t * yb;
-      f32Tile4x2(w0, w1, w2, w3, xt, xt + rb, k, yt, yt + yb, nr);
+  const TB = tokenBlock(rb);
+  for (let t0 = 0; t0 < T; t0 += TB) {
+    const t1 = min(T, t0 + TB);
+    for (let r = 0; r < rows; r += 4) {
+      const nr = min(rows - r, 4);
+      const w0 = w + <usize>r * rb;
+      const w1 = nr > 1 ? w0 + rb : w0;
+      const w2 = nr > 2 ? w1 + rb : w1;
+      const w3 = nr > 3 ? w2 + rb : w2;
+      const yr = y + (<usize>r << 2);
+      let t = t0;
+      for (; t + 2 <= t1; t += 2) {
+        const xt = x + <usize>t * rb;
+        const yt = yr + <usize>t * yb;
+        f32Tile4x2(w0, w1, w2, w3, xt, xt + rb, k, yt, yt + yb, nr);
+      }
+      if (t < t1) f32Tile4x1(w0, w1, w2, w3, x + <usize>t * rb, k, yr + <usize>t * yb, nr);
     }
-    if (t < T) f32Tile4x1(w0, w1, w2, w3, x + <usize>t * rb, k, yr + <usize>t * yb, nr);
   }
 }
 
@@ -252,19 +256,23 @@ export function matmulF16(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i3
   const rb = <usize>k << 1;
   const xb = <usize>k << 2;
   const yb = <usize>ldy << 2;
-  for (let r = 0; r < rows; r += 4) {
-    const nr = min(rows - r, 4);
-    const w0 = w + <usize>r * rb;
-    const w1 = nr > 1 ? w0 + rb : w0;
-    const w2 = nr > 2 ? w1 + rb : w1;
-    const w3 = nr > 3 ? w2 + rb : w2;
-    const yr = y + (<usize>r << 2);
-    let t = 0;
-    for (; t + 2 <= T; t += 2) {
-      const xt = x + <usize>t * xb;
-      const yt = yr + <usize>t * yb;
-      f16Tile4x2(w0, w1, w2, w3, xt, xt + xb, k, yt, yt + yb, nr);
+  const TB = tokenBlock(xb);
+  for (let t0 = 0; t0 < T; t0 += TB) {
+    const t1 = min(T, t0 + TB);
+    for (let r = 0; r < rows; r += 4) {
+      const nr = min(rows - r, 4);
+      const w0 = w + <usize>r * rb;
+      const w1 = nr > 1 ? w0 + rb : w0;
+      const w2 = nr > 2 ? w1 + rb : w1;
+      const w3 = nr > 3 ? w2 + rb : w2;
+      const yr = y + (<usize>r << 2);
+      let t = t0;
+      for (; t + 2 <= t1; t += 2) {
+        const xt = x + <usize>t * xb;
+        const yt = yr + <usize>t * yb;
+        f16Tile4x2(w0, w1, w2, w3, xt, xt + xb, k, yt, yt + yb, nr);
+      }
+      if (t < t1) f16Tile4x1(w0, w1, w2, w3, x + <usize>t * xb, k, yr + <usize>t * yb, nr);
     }
-    if (t < T) f16Tile4x1(w0, w1, w2, w3, x + <usize>t * xb, k, yr + <usize>t * yb, nr);
   }
 }

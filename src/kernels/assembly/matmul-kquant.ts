@@ -16,7 +16,7 @@
 // applies the sub-block scale with one i32x4.dot_i16x8_s against a splat. Relaxed uses
 // i16x8.relaxed_dot_i8x16_i7x16_s with the quants (0..15 / 0..63) as the 7-bit operand.
 
-import { madd, f16x8Lo, f16x8Hi, hsum4i, storeLanes, kv, K_I8_15, K_I16_15, K_I8_0X30 } from "./common";
+import { tokenBlock, madd, f16x8Lo, f16x8Hi, hsum4i, storeLanes, kv, K_I8_15, K_I16_15, K_I8_0X30 } from "./common";
 import { f16Gather4, rdot16, q8kPairSums } from "./qcommon";
 
 // -------------------------------------------------------------------------- Q4_K x Q8_K (144 B)
@@ -160,14 +160,18 @@ export function matmulQ4_K(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i
   const rb = <usize>nb * 144;
   const xb = <usize>nb * 292;
   const yb = <usize>ldy << 2;
-  for (let r = 0; r < rows; r += 4) {
-    const nr = min(rows - r, 4);
-    const w0 = w + <usize>r * rb;
-    const w1 = nr > 1 ? w0 + rb : w0;
-    const w2 = nr > 2 ? w1 + rb : w1;
-    const w3 = nr > 3 ? w2 + rb : w2;
-    const yr = y + (<usize>r << 2);
-    for (let t = 0; t < T; t++) q4_KTile4x1(w0, w1, w2, w3, x + <usize>t * xb, nb, yr + <usize>t * yb, nr);
+  const TB = tokenBlock(xb);
+  for (let t0 = 0; t0 < T; t0 += TB) {
+    const t1 = min(T, t0 + TB);
+    for (let r = 0; r < rows; r += 4) {
+      const nr = min(rows - r, 4);
+      const w0 = w + <usize>r * rb;
+      const w1 = nr > 1 ? w0 + rb : w0;
+      const w2 = nr > 2 ? w1 + rb : w1;
+      const w3 = nr > 3 ? w2 + rb : w2;
+      const yr = y + (<usize>r << 2);
+      for (let t = t0; t < t1; t++) q4_KTile4x1(w0, w1, w2, w3, x + <usize>t * xb, nb, yr + <usize>t * yb, nr);
+    }
   }
 }
 
@@ -291,13 +295,17 @@ export function matmulQ6_K(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i
   const rb = <usize>nb * 210;
   const xb = <usize>nb * 292;
   const yb = <usize>ldy << 2;
-  for (let r = 0; r < rows; r += 4) {
-    const nr = min(rows - r, 4);
-    const w0 = w + <usize>r * rb;
-    const w1 = nr > 1 ? w0 + rb : w0;
-    const w2 = nr > 2 ? w1 + rb : w1;
-    const w3 = nr > 3 ? w2 + rb : w2;
-    const yr = y + (<usize>r << 2);
-    for (let t = 0; t < T; t++) q6_KTile4x1(w0, w1, w2, w3, x + <usize>t * xb, nb, yr + <usize>t * yb, nr);
+  const TB = tokenBlock(xb);
+  for (let t0 = 0; t0 < T; t0 += TB) {
+    const t1 = min(T, t0 + TB);
+    for (let r = 0; r < rows; r += 4) {
+      const nr = min(rows - r, 4);
+      const w0 = w + <usize>r * rb;
+      const w1 = nr > 1 ? w0 + rb : w0;
+      const w2 = nr > 2 ? w1 + rb : w1;
+      const w3 = nr > 3 ? w2 + rb : w2;
+      const yr = y + (<usize>r << 2);
+      for (let t = t0; t < t1; t++) q6_KTile4x1(w0, w1, w2, w3, x + <usize>t * xb, nb, yr + <usize>t * yb, nr);
+    }
   }
 }

@@ -23,7 +23,7 @@
 // NOTE: Q8_0 relaxed: a weight of -128 (never produced by ggml's quantizers, which stay in
 // -127..127) against a negative activation counts as 127 instead of 128 (saturating negation).
 
-import { madd, hsum4i, storeLanes, kv, K_I8_15, K_I8_8, K_I16_15, K_I16_8 } from "./common";
+import { tokenBlock, madd, hsum4i, storeLanes, kv, K_I8_15, K_I8_8, K_I16_15, K_I16_8 } from "./common";
 import { f16Gather4, f16Splat, pack2, unpackLo, unpackHi, rdot16 } from "./qcommon";
 
 // ------------------------------------------------------------------------- Q8_0 x Q8_0 (34 B)
@@ -150,20 +150,24 @@ export function matmulQ8_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i
   const nb = k >> 5;
   const rb = <usize>nb * 34;
   const yb = <usize>ldy << 2;
-  for (let r = 0; r < rows; r += 4) {
-    const nr = min(rows - r, 4);
-    const w0 = w + <usize>r * rb;
-    const w1 = nr > 1 ? w0 + rb : w0;
-    const w2 = nr > 2 ? w1 + rb : w1;
-    const w3 = nr > 3 ? w2 + rb : w2;
-    const yr = y + (<usize>r << 2);
-    let t = 0;
-    for (; t + 2 <= T; t += 2) {
-      const xt = x + <usize>t * rb;
-      const yt = yr + <usize>t * yb;
-      q8_0Tile4x2(w0, w1, w2, w3, xt, xt + rb, nb, yt, yt + yb, nr);
+  const TB = tokenBlock(rb);
+  for (let t0 = 0; t0 < T; t0 += TB) {
+    const t1 = min(T, t0 + TB);
+    for (let r = 0; r < rows; r += 4) {
+      const nr = min(rows - r, 4);
+      const w0 = w + <usize>r * rb;
+      const w1 = nr > 1 ? w0 + rb : w0;
+      const w2 = nr > 2 ? w1 + rb : w1;
+      const w3 = nr > 3 ? w2 + rb : w2;
+      const yr = y + (<usize>r << 2);
+      let t = t0;
+      for (; t + 2 <= t1; t += 2) {
+        const xt = x + <usize>t * rb;
+        const yt = yr + <usize>t * yb;
+        q8_0Tile4x2(w0, w1, w2, w3, xt, xt + rb, nb, yt, yt + yb, nr);
+      }
+      if (t < t1) q8_0Tile4x1(w0, w1, w2, w3, x + <usize>t * rb, nb, yr + <usize>t * yb, nr);
     }
-    if (t < T) q8_0Tile4x1(w0, w1, w2, w3, x + <usize>t * rb, nb, yr + <usize>t * yb, nr);
   }
 }
 
@@ -298,19 +302,23 @@ export function matmulQ4_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i
   const rb = <usize>nb * 18;
   const xb = <usize>nb * 34;
   const yb = <usize>ldy << 2;
-  for (let r = 0; r < rows; r += 4) {
-    const nr = min(rows - r, 4);
-    const w0 = w + <usize>r * rb;
-    const w1 = nr > 1 ? w0 + rb : w0;
-    const w2 = nr > 2 ? w1 + rb : w1;
-    const w3 = nr > 3 ? w2 + rb : w2;
-    const yr = y + (<usize>r << 2);
-    let t = 0;
-    for (; t + 2 <= T; t += 2) {
-      const xt = x + <usize>t * xb;
-      const yt = yr + <usize>t * yb;
-      q4_0Tile4x2(w0, w1, w2, w3, xt, xt + xb, nb, yt, yt + yb, nr);
+  const TB = tokenBlock(xb);
+  for (let t0 = 0; t0 < T; t0 += TB) {
+    const t1 = min(T, t0 + TB);
+    for (let r = 0; r < rows; r += 4) {
+      const nr = min(rows - r, 4);
+      const w0 = w + <usize>r * rb;
+      const w1 = nr > 1 ? w0 + rb : w0;
+      const w2 = nr > 2 ? w1 + rb : w1;
+      const w3 = nr > 3 ? w2 + rb : w2;
+      const yr = y + (<usize>r << 2);
+      let t = t0;
+      for (; t + 2 <= t1; t += 2) {
+        const xt = x + <usize>t * xb;
+        const yt = yr + <usize>t * yb;
+        q4_0Tile4x2(w0, w1, w2, w3, xt, xt + xb, nb, yt, yt + yb, nr);
+      }
+      if (t < t1) q4_0Tile4x1(w0, w1, w2, w3, x + <usize>t * xb, nb, yr + <usize>t * yb, nr);
     }
-    if (t < T) q4_0Tile4x1(w0, w1, w2, w3, x + <usize>t * xb, nb, yr + <usize>t * yb, nr);
   }
 }
