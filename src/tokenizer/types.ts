@@ -39,6 +39,10 @@ export interface Tokenizer {
   readonly addEos: boolean;
   /** End-of-generation ids: eos, eot, eom and the control tokens llama.cpp treats as EOG. */
   readonly eogIds: ReadonlySet<number>;
+  /**
+   * Token ids of `text`. NOTE: lone UTF-16 surrogates are encoded as U+FFFD, which is what
+   * llama.cpp receives from a JavaScript string through node-llama-cpp (N-API's UTF-8 conversion).
+   */
   encode(text: string, opts?: EncodeOptions): number[];
   /** Text of a token sequence; invalid UTF-8 becomes U+FFFD. */
   decode(ids: readonly number[], opts?: DecodeOptions): string;

@@ -123,6 +123,20 @@ describe("decoders", () => {
   it("no decoder joins tokens with spaces", () => {
     assert.equal(dec(null, ["a", "b"]), "a b");
   });
+
+  it("Strip after Fuse at both ends, streamed and whole", () => {
+    const tok = tokenizerFromJson({
+      model: { type: "BPE", vocab: { " ": 0, a: 1, "  ": 2 }, merges: [" \u0020"].map(() => [" ", " "]) },
+      decoder: { type: "Sequence", decoders: [{ type: "Fuse" }, { type: "Strip", content: " ", start: 2, stop: 1 }] },
+    });
+    const ids = [0, 0, 0, 1, 0, 1, 2];
+    assert.equal(tok.decode(ids), " a a ");
+    const d = tok.createStreamDecoder();
+    const parts = ids.map((id) => d.push(id));
+    parts.push(d.flush());
+    assert.equal(parts.join(""), " a a ");
+    assert.equal(parts.at(-1), " "); // one of the two trailing spaces was held back until the end
+  });
 });
 
 describe("whole tokenizer.json pipelines vs the llama.cpp-verified GGUF tokenizers", { skip: haveModels ? false : "shared models not present" }, () => {

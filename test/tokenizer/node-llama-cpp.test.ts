@@ -2,8 +2,8 @@
  * Live oracle: node-llama-cpp (llama.cpp compiled) on the same files. Compares encode (with and
  * without special-token parsing), decode (with and without rendering control tokens), token
  * attributes (control, EOG) and BOS/EOS settings, for the four GGUF vocabularies and for the
- * GPT-2 vocabulary relabelled with one pre-tokenizer per code path (all 31 supported names were
- * checked this way once; the test keeps the distinct ones to stay fast).
+ * GPT-2 vocabulary relabelled with one pre-tokenizer per code path (every supported pre-tokenizer
+ * type passed this check once; the test keeps one per code path to stay fast).
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
