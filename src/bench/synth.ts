@@ -133,7 +133,7 @@ export function synthesize(o: SynthOptions): { fileSize: number; types: Record<s
   plan.push({ name: "output_norm.weight", dims: [D], std: 0 });
   // NOTE: a wider output spread gives peaked next-token distributions, so greedy comparisons
   // between engines are not decided by float rounding at near-ties.
-  if (!s.tiedEmbeddings) plan.push({ name: "output.weight", dims: [D, vocab], std: 3 / Math.sqrt(D) });
+  if (!s.tiedEmbeddings) plan.push({ name: "output.weight", dims: [D, vocab], std: 8 / Math.sqrt(D) });
 
   const types: Record<string, number> = {};
   const tensors: GgufWriterTensor[] = plan.map((p, index) => {

@@ -30,7 +30,7 @@ export async function loadLlamaCpp(modelPath: string, opts: { contextSize?: numb
   const model = await l.loadModel({ modelPath, gpuLayers: 0 });
   const context: LlamaContext = await model.createContext({
     contextSize: opts.contextSize ?? 512,
-    threads: opts.threads ?? 2,
+    threads: opts.threads ?? 1,
     flashAttention: false,
     experimentalKvCacheKeyType: "F32",
     experimentalKvCacheValueType: "F32",
