@@ -7,10 +7,9 @@
 import { MergeHeap } from "./heap.js";
 
 export class BpeMerges {
-  /** Piece text -> piece id (vocabulary ids first). */
-  readonly pieceIds: Map<string, number>;
   /** Texts of pieces that are not vocabulary tokens (piece id - vocabSize). */
   readonly extraPieces: string[] = [];
+  private readonly extraIds = new Map<string, number>();
   // Open-addressing hash of (left, right) -> merge index; left = -1 marks a free slot.
   private slotLeft = new Int32Array(0);
   private slotRight = new Int32Array(0);
@@ -22,18 +21,21 @@ export class BpeMerges {
   private pending: number[] = [];
 
   constructor(
-    tokenToId: ReadonlyMap<string, number>,
+    private readonly tokenToId: ReadonlyMap<string, number>,
     readonly vocabSize: number,
-  ) {
-    this.pieceIds = new Map(tokenToId);
+  ) {}
+
+  /** Piece id of a text, or -1 when it is neither a token nor part of a merge. */
+  pieceId(text: string): number {
+    return this.tokenToId.get(text) ?? this.extraIds.get(text) ?? -1;
   }
 
   intern(text: string): number {
-    let id = this.pieceIds.get(text);
-    if (id === undefined) {
+    let id = this.pieceId(text);
+    if (id < 0) {
       id = this.vocabSize + this.extraPieces.length;
       this.extraPieces.push(text);
-      this.pieceIds.set(text, id);
+      this.extraIds.set(text, id);
     }
     return id;
   }

@@ -254,7 +254,7 @@ export class GgufTokenizer implements Tokenizer {
       merges.finish("first");
       this.merges = merges;
       this.merger = new BpeWordMerger(merges);
-      for (let b = 0; b < 256; b++) this.byteToPiece[b] = merges.pieceIds.get(byteToChar(b)) ?? -1;
+      for (let b = 0; b < 256; b++) this.byteToPiece[b] = merges.pieceId(byteToChar(b));
       for (let c = 0; c < 128; c++) this.asciiToken[c] = tokenToId.get(String.fromCharCode(c)) ?? -1;
     }
   }
