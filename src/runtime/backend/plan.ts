@@ -4,12 +4,12 @@
  * against a recording WeightSpace; sent as plain data to the workers, which run `declare` again
  * against a `BoundSpace` to get the very same handles.
  */
-import { ModelFormatError, ResourceError, UnsupportedError, assert } from "../../errors.js";
+import { ModelFormatError, ResourceError, assert } from "../../errors.js";
 import type { WeightSource } from "../../formats/weights.js";
 import type { Act, KvCacheShape, MatrixOptions, Vec, Weight, WeightSpace } from "../../models/ops.js";
-import { GgmlType, ggmlTypeName } from "../../tensor/ggml-type.js";
+import { GgmlType } from "../../tensor/ggml-type.js";
 import { getFormat } from "../../tensor/registry.js";
-import { COMPUTED_TYPES } from "../../kernels/kernel-set.js";
+import { COMPUTED_TYPES, activationRowBytes } from "../../kernels/kernel-set.js";
 import { KERNEL_RESERVED_BYTES } from "../../kernels/index.js";
 import type { BatchCapacity } from "./batch.js";
 
@@ -91,23 +91,6 @@ export function partition(rows: number, unit: number, nLanes: number): number[] 
   const bounds: number[] = [];
   for (let i = 0; i <= nLanes; i++) bounds.push(Math.min(rows, Math.floor((i * units) / nLanes) * unit));
   return bounds;
-}
-
-/** Bytes of one activation row of `k` floats once converted for matmul against `type`. */
-export function activationRowBytes(type: GgmlType, k: number): number {
-  switch (type) {
-    case GgmlType.F32:
-    case GgmlType.F16:
-      return k * 4; // F16: f32 values rounded to f16 precision
-    case GgmlType.Q8_0:
-    case GgmlType.Q4_0:
-      return (k / 32) * 34;
-    case GgmlType.Q4_K:
-    case GgmlType.Q6_K:
-      return (k / 256) * 292;
-    default:
-      throw new UnsupportedError(`no matmul kernel for ${ggmlTypeName(type)}`);
-  }
 }
 
 export function weightBytes(type: GgmlType, rows: number, cols: number): number {
