@@ -52,7 +52,9 @@ function declare(c: LlamaConfig, ws: WeightSpace): LlamaModel {
     layers.push({
       attnNorm: ws.vector(`${b}.attn_norm.weight`, D),
       // NOTE: q is split between lanes in units of one KV head's query group and k/v in units of
-      // one KV head, so every lane owns whole heads and the KV cache of exactly those heads.
+      // one KV head, so a lane owns whole heads and computes attention for the heads whose KV
+      // cache it holds (when the heads do not divide evenly, the runtime splits rows evenly and
+      // gathers q, k and v instead).
       wq: ws.matrix(`${b}.attn_q.weight`, { shape: [D, H * hd], shardUnit: group * hd, ...optionalBias(`${b}.attn_q.bias`) }),
       wk: ws.matrix(`${b}.attn_k.weight`, { shape: [D, Hk * hd], shardUnit: hd, ...optionalBias(`${b}.attn_k.bias`) }),
       wv: ws.matrix(`${b}.attn_v.weight`, { shape: [D, Hk * hd], shardUnit: hd, ...optionalBias(`${b}.attn_v.bias`) }),
@@ -68,7 +70,7 @@ function declare(c: LlamaConfig, ws: WeightSpace): LlamaModel {
   // Llama 3 rope scaling ships as per-pair frequency divisors.
   const freqFactors = ws.has("rope_freqs.weight") ? ws.readSmall("rope_freqs.weight", c.rope.nRot / 2) : undefined;
   const rope: RopeSpec = { nHeads: H, headDim: hd, ...c.rope, freqFactors };
-  ws.kvCache({ nLayers: c.nLayers, nKvHeads: Hk, headDim: hd });
+  ws.kvCache({ nLayers: c.nLayers, nHeads: H, nKvHeads: Hk, headDim: hd });
   return {
     config: c,
     tokEmbd,

@@ -43,6 +43,8 @@ export interface MatrixOptions {
 
 export interface KvCacheShape {
   readonly nLayers: number;
+  /** Query heads (a multiple of nKvHeads). */
+  readonly nHeads: number;
   readonly nKvHeads: number;
   readonly headDim: number;
 }

@@ -40,7 +40,8 @@ describe("lane backend", () => {
     await e.close();
   });
 
-  for (const [threads, kernels] of [[1, "wasm"], [2, "wasm"], [3, "wasm"], [2, "ref"]] as const) {
+  // 3 lanes: 4 KV heads do not divide evenly (rows split evenly, heads gathered); 5 lanes: one lane holds no KV head.
+  for (const [threads, kernels] of [[1, "wasm"], [2, "wasm"], [3, "wasm"], [5, "wasm"], [2, "ref"], [3, "ref"]] as const) {
     it(`${threads} lane(s), ${kernels} kernels: logits match the 1-lane reference`, async () => {
       const e = await Engine.load(STORIES_GGUF, { threads, kernels, contextSize: 128 });
       try {

@@ -32,7 +32,7 @@ export class Lane<Model> implements Ops {
 
   // per-activation state (same in every lane)
   private readonly rows: Int32Array;
-  private readonly shard: Int32Array; // FULL or the id of the matrix whose row partition splits the columns
+  private readonly shard: Int32Array; // FULL or the index of the partition (plan.partitions) splitting the columns
   private readonly gatheredAt: Float64Array;
   private readonly version: Float64Array;
   private epoch = 0;
@@ -104,7 +104,7 @@ export class Lane<Model> implements Ops {
     const s = this.shard[a.id]!;
     if (s === FULL) return;
     this.barrier();
-    const bounds = this.plan.matrices[s]!.bounds;
+    const bounds = this.plan.partitions[s]!;
     const base = this.actF32(a);
     const rows = this.rows[a.id]!;
     const own = this.peers[this.index]!;
@@ -138,8 +138,18 @@ export class Lane<Model> implements Ops {
   private columns(a: Act): [number, number] {
     const s = this.shard[a.id]!;
     if (s === FULL) return [0, a.width];
-    const b = this.plan.matrices[s]!.bounds;
+    return this.partColumns(s);
+  }
+
+  private partColumns(p: number): [number, number] {
+    const b = this.plan.partitions[p]!;
     return [b[this.index]!, b[this.index + 1]!];
+  }
+
+  /** Gather `a` unless it is full or split exactly by partition `p`. */
+  private ensureSplitBy(a: Act, p: number): void {
+    const s = this.shard[a.id]!;
+    if (s !== FULL && s !== p) this.ensureFull(a);
   }
 
   // ---------------------------------------------------------------- Ops
@@ -193,12 +203,18 @@ export class Lane<Model> implements Ops {
       const bias = this.layout.bias[m.id]!;
       if (bias >= 0) this.kernels.addBias(y, bias, nRows, rows, out.width);
     }
-    this.written(out, rows, m.id);
+    this.written(out, rows, m.partition);
   }
 
   rope(x: Act, spec: RopeSpec): void {
+    const s = this.shard[x.id]!;
+    // NOTE: decide from the whole partition, not this lane's columns: every lane must take the
+    // same barriers.
+    if (s !== FULL && this.plan.partitions[s]!.some((b) => b % spec.headDim !== 0)) {
+      // split mid-head (heads did not divide evenly between lanes): rotate all heads
+      this.ensureFull(x);
+    }
     const [c0, c1] = this.columns(x);
-    assert(c0 % spec.headDim === 0 && c1 % spec.headDim === 0, "rope on a split head");
     this.beforeWrite(x);
     const rows = this.rows[x.id]!;
     this.fillRopeTable(spec, rows);
@@ -236,16 +252,18 @@ export class Lane<Model> implements Ops {
   attention(out: Act, q: Act, k: Act, v: Act, s: AttentionSpec): void {
     const group = s.nHeads / s.nKvHeads;
     const hd = s.headDim;
-    const [k0, k1] = this.columns(k);
-    const [q0, q1] = this.columns(q);
-    const kvHead0 = k0 / hd;
+    // This lane attends for the heads whose KV cache it holds; q, k and v must hold them.
+    const kv = this.plan.kv;
+    this.ensureSplitBy(q, kv.qPartition);
+    this.ensureSplitBy(k, kv.kvPartition);
+    this.ensureSplitBy(v, kv.kvPartition);
+    const [k0, k1] = this.partColumns(kv.kvPartition);
+    const [q0] = this.partColumns(kv.qPartition);
     const nKv = (k1 - k0) / hd;
-    assert(q0 === kvHead0 * group * hd && q1 - q0 === nKv * group * hd, "q and k are split differently");
-    assert(this.columns(v)[0] === k0, "k and v are split differently");
+    assert(q0 === (k0 / hd) * group * hd, "q and k heads disagree");
     this.beforeWrite(out);
     const T = this.T;
     if (nKv > 0) {
-      const kv = this.plan.kv;
       const B = kv.blockSize;
       const c = this.sync.ctrl;
       const kPool = this.layout.kCache[s.layer]! >> 2;
@@ -287,14 +305,12 @@ export class Lane<Model> implements Ops {
         );
       }
     }
-    this.written(out, T, this.shard[q.id]!);
+    this.written(out, T, kv.qPartition);
   }
 
   swiglu(out: Act, gate: Act, up: Act): void {
     assert(out.width === gate.width && gate.width === up.width, "swiglu width mismatch");
-    const sg = this.shard[gate.id]!;
-    const su = this.shard[up.id]!;
-    if (sg !== su && !(sg !== FULL && su !== FULL && sameBounds(this.plan.matrices[sg]!.bounds, this.plan.matrices[su]!.bounds))) {
+    if (this.shard[gate.id] !== this.shard[up.id]) {
       this.ensureFull(gate);
       this.ensureFull(up);
     }
@@ -360,9 +376,5 @@ export class Lane<Model> implements Ops {
 
 function sameRope(a: RopeSpec, b: RopeSpec): boolean {
   return a.nRot === b.nRot && a.freqBase === b.freqBase && a.freqScale === b.freqScale && a.freqFactors === b.freqFactors;
-}
-
-function sameBounds(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 

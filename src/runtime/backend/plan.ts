@@ -21,6 +21,8 @@ export interface PlannedMatrix extends Weight {
   readonly bias: string | undefined;
   /** Row boundaries per lane: lane i owns rows [bounds[i], bounds[i+1]). */
   readonly bounds: readonly number[];
+  /** Index of `bounds` in LanePlan.partitions (how the product's columns are split). */
+  readonly partition: number;
 }
 
 export interface PlannedAct extends Act {
@@ -31,8 +33,11 @@ export interface KvPlan extends KvCacheShape {
   /** Positions per block. */
   readonly blockSize: number;
   readonly nBlocks: number;
-  /** KV-head boundaries per lane (same split as attn_k rows / headDim). */
+  /** KV-head boundaries per lane: lane i holds the cache of KV heads [headBounds[i], headBounds[i+1]). */
   readonly headBounds: readonly number[];
+  /** Partitions (LanePlan.partitions) of q-wide and k/v-wide activations by those heads. */
+  readonly qPartition: number;
+  readonly kvPartition: number;
 }
 
 export interface LaneLayout {
@@ -59,6 +64,8 @@ export interface LanePlan {
   readonly family: string;
   readonly nLanes: number;
   readonly matrices: readonly PlannedMatrix[];
+  /** Distinct column splits of activations: partition p gives lane i columns [p[i], p[i+1]). */
+  readonly partitions: readonly (readonly number[])[];
   readonly vectors: readonly Vec[];
   readonly acts: readonly PlannedAct[];
   readonly kv: KvPlan;
@@ -101,6 +108,7 @@ export function weightBytes(type: GgmlType, rows: number, cols: number): number 
 /** Records a model's declarations against a file's tensors. */
 export class RecordingSpace implements WeightSpace {
   readonly matrices: PlannedMatrix[] = [];
+  readonly partitions: number[][] = [];
   readonly vectors: Vec[] = [];
   readonly acts: PlannedAct[] = [];
   readonly small: Record<string, number[]> = {};
@@ -140,6 +148,11 @@ export class RecordingSpace implements WeightSpace {
     getFormat(t.type, name); // unsupported types fail here, naming the tensor
     const type = COMPUTED_TYPES.includes(t.type) ? t.type : GgmlType.F32;
     if (opts.bias !== undefined) this.tensor(opts.bias, [rows]);
+    // A unit that does not divide evenly between the lanes (3 KV heads on 2 lanes) would leave
+    // one lane with twice the work: split evenly instead (the runtime then gathers whole heads).
+    const unit = opts.shardUnit ?? DEFAULT_SHARD_UNIT;
+    const even = Math.ceil(rows / unit) % this.nLanes === 0;
+    const bounds = partition(rows, even ? unit : DEFAULT_SHARD_UNIT, this.nLanes);
     const m: PlannedMatrix = {
       id: this.matrices.length,
       name,
@@ -148,10 +161,19 @@ export class RecordingSpace implements WeightSpace {
       fileType: t.type,
       type,
       bias: opts.bias,
-      bounds: partition(rows, opts.shardUnit ?? DEFAULT_SHARD_UNIT, this.nLanes),
+      bounds,
+      partition: this.partitionIndex(bounds),
     };
     this.matrices.push(m);
     return m;
+  }
+
+  /** Index of a column split, registering it on first use. */
+  partitionIndex(bounds: readonly number[]): number {
+    const i = this.partitions.findIndex((p) => p.length === bounds.length && p.every((x, j) => x === bounds[j]));
+    if (i >= 0) return i;
+    this.partitions.push([...bounds]);
+    return this.partitions.length - 1;
   }
 
   vector(name: string, length: number): Vec {
@@ -242,6 +264,9 @@ export function layoutLanes(rec: RecordingSpace, family: string, opts: PlanOptio
   const blockSize = opts.kvBlockSize;
   const nBlocks = Math.ceil(opts.kvTokens / blockSize);
   const headBounds = partition(kvShape.nKvHeads, 1, nLanes);
+  const group = kvShape.nHeads / kvShape.nKvHeads;
+  const qPartition = rec.partitionIndex(headBounds.map((h) => h * group * kvShape.headDim));
+  const kvPartition = rec.partitionIndex(headBounds.map((h) => h * kvShape.headDim));
   const ropeMaxPairs = kvShape.headDim / 2; // nRot <= headDim
   let maxQuantRow = 0;
   for (const m of rec.matrices) maxQuantRow = Math.max(maxQuantRow, activationRowBytes(m.type, m.cols));
@@ -284,9 +309,10 @@ export function layoutLanes(rec: RecordingSpace, family: string, opts: PlanOptio
     family,
     nLanes,
     matrices: rec.matrices,
+    partitions: rec.partitions,
     vectors: rec.vectors,
     acts: rec.acts,
-    kv: { ...kvShape, blockSize, nBlocks, headBounds },
+    kv: { ...kvShape, blockSize, nBlocks, headBounds, qPartition, kvPartition },
     small: rec.small,
     capacity,
     maxContext: opts.maxContext,

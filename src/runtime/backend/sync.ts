@@ -27,8 +27,8 @@ export const CTRL = {
 
 export const Command = { NONE: 0, FORWARD: 1, EXIT: 2 } as const;
 
-/** Polls before sleeping; ~20-50 µs of spinning on this machine. */
-const SPIN_POLLS = 4000;
+/** Polls before sleeping: about 20-60 µs of spinning on this machine. */
+const SPIN_POLLS = 20000;
 
 export class LaneAborted extends Error {
   constructor(message: string) {
