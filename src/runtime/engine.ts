@@ -23,6 +23,8 @@ export interface EngineOptions {
   readonly maxBatchTokens?: number;
   /** Sequences per forward pass. Default 1. */
   readonly maxSeqs?: number;
+  /** Rows of logits one forward pass can return (e.g. a whole window for perplexity). Default maxSeqs. */
+  readonly maxOutputRows?: number;
   /** Total KV positions over all sequences. Default contextSize * maxSeqs. */
   readonly kvTokens?: number;
   readonly kvBlockSize?: number;
@@ -77,7 +79,7 @@ export class Engine {
         threads,
         capacity: {
           maxTokens: maxBatchTokens,
-          maxOutputRows: Math.max(maxSeqs, 1),
+          maxOutputRows: Math.min(opts.maxOutputRows ?? maxSeqs, maxBatchTokens),
           maxSeqs,
           maxTableEntries: maxSeqs * Math.ceil(contextSize / kvBlockSize),
         },

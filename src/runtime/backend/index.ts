@@ -12,7 +12,7 @@ import { getFamily } from "../../models/index.js";
 import { type Batch, type BatchCapacity, BatchLayout } from "./batch.js";
 import { Lane } from "./lane.js";
 import { type LoadProgress, loadWeights } from "./load.js";
-import { type LanePlan, RecordingSpace, layoutLanes } from "./plan.js";
+import { type LanePlan, type PlannedMatrix, RecordingSpace, layoutLanes } from "./plan.js";
 import { Command, LaneAborted, LaneSync } from "./sync.js";
 
 export type KernelMode = "wasm" | "ref";
@@ -106,6 +106,11 @@ export class LaneBackend {
     const kernels = makeKernels(mode, loaded?.module, memories[0]!);
     const lane0 = new Lane(0, plan, family, config, kernels, memories, sync, batchLayout);
     return new LaneBackend(plan, memories, lane0, sync, batchLayout, workers, loaded?.relaxed ?? false);
+  }
+
+  /** See Lane.matmulObserver (runs on this thread, lane 0). */
+  setMatmulObserver(fn: ((w: PlannedMatrix, x: Float32Array, rows: number) => void) | undefined): void {
+    this.lane0.matmulObserver = fn;
   }
 
   get kernelName(): string {

@@ -45,6 +45,11 @@ export class Lane<Model> implements Ops {
   // batch of the current forward pass
   private T = 0;
   private outputAct: Act | undefined;
+  /**
+   * Lane 0 only: called with every matrix product's input (full, `rows` x `w.cols` floats) before
+   * the product, e.g. to collect activation statistics for calibrated quantization.
+   */
+  matmulObserver: ((w: PlannedMatrix, x: Float32Array, rows: number) => void) | undefined;
 
   constructor(
     readonly index: number,
@@ -188,6 +193,10 @@ export class Lane<Model> implements Ops {
     this.ensureFull(x);
     this.beforeWrite(out);
     const rows = this.rows[x.id]!;
+    if (this.matmulObserver !== undefined) {
+      const base = this.actF32(x);
+      this.matmulObserver(m, this.f32.subarray(base, base + rows * x.width), rows);
+    }
     const r0 = m.bounds[this.index]!;
     const nRows = m.bounds[this.index + 1]! - r0;
     if (nRows > 0) {
