@@ -43,7 +43,7 @@ function composeMessage(message: string, d: SlimErrorDetails): string {
 
 /** A model, tokenizer or weights file is malformed, truncated or inconsistent. */
 export class ModelFormatError extends SlimError {
-  readonly code = "model_format";
+  readonly code: string = "model_format";
   /** File path, when known. */
   readonly file: string | undefined;
   /** The metadata key or tensor name at fault, when known. */
@@ -62,22 +62,22 @@ export class ModelFormatError extends SlimError {
 
 /** The file is valid but uses something slimlm does not support (architecture, tensor type...). */
 export class UnsupportedError extends SlimError {
-  readonly code = "unsupported";
+  readonly code: string = "unsupported";
 }
 
 /** A bad command-line argument or API parameter. */
 export class UsageError extends SlimError {
-  readonly code = "usage";
+  readonly code: string = "usage";
 }
 
 /** The request does not fit: model too large for memory, prompt longer than the context... */
 export class ResourceError extends SlimError {
-  readonly code = "resource";
+  readonly code: string = "resource";
 }
 
 /** Reading or writing a file failed (missing, not writable...). */
 export class FileError extends SlimError {
-  readonly code = "file";
+  readonly code: string = "file";
 }
 
 /** A bug in slimlm. */

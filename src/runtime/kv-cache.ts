@@ -1,49 +1,115 @@
 /**
- * The KV cache as a pool of fixed-size blocks (`blockSize` positions of every layer and KV head).
- * A sequence owns a block table: block i holds its positions [i*blockSize, (i+1)*blockSize).
+ * The KV cache as a pool of fixed-size blocks (`blockSize` positions of every layer and KV head),
+ * with automatic prefix caching.
  *
- * Invariants: a block is either free (refCount 0, on the free list) or referenced by at least one
- * sequence. Reference counts let later work share blocks between sequences (prefix caching).
+ * A sequence owns a block table: block i holds its positions [i*blockSize, (i+1)*blockSize).
+ * A block that a sequence has filled completely gets a hash: a chain over the tokens of all
+ * blocks up to and including it (sha256 of the parent's hash and the block's token ids, plus an
+ * optional salt), so equal hashes mean equal prefixes. Hashed blocks stay in the cache after
+ * their sequences release them, until the pool needs them back.
+ *
+ * Invariants:
+ * - refCount[b] > 0: some sequence uses b; b is not on the free list.
+ * - refCount[b] === 0: b is on the free list. The free list is ordered least recently used
+ *   first; allocation takes its head and forgets that block's hash (eviction).
+ * - cache maps a hash to one block whose `blockHash` is that hash.
+ * The free list is a Map (insertion ordered; delete + set moves a block to the end): O(1) for
+ * every operation, with no linked-list bookkeeping of our own.
  */
+import { createHash } from "node:crypto";
 import { ResourceError, assert } from "../errors.js";
 
 export class BlockPool {
   private readonly refCount: Int32Array;
-  /** Free block ids; a stack, so recently freed (still warm in cache) blocks are reused first. */
-  private readonly freeList: number[] = [];
+  private readonly blockHash: (string | undefined)[];
+  private readonly free = new Map<number, true>();
+  private readonly cache = new Map<string, number>();
+  /** Prefix-cache counters, in tokens. */
+  queriedTokens = 0;
+  hitTokens = 0;
 
   constructor(
     readonly nBlocks: number,
     readonly blockSize: number,
   ) {
     this.refCount = new Int32Array(nBlocks);
-    for (let i = nBlocks - 1; i >= 0; i--) this.freeList.push(i);
+    this.blockHash = new Array<string | undefined>(nBlocks);
+    for (let i = 0; i < nBlocks; i++) this.free.set(i, true);
   }
 
+  /** Blocks that can be allocated (free, including cached ones that would be evicted). */
   get freeBlocks(): number {
-    return this.freeList.length;
+    return this.free.size;
   }
 
+  /** Blocks referenced by at least one sequence. */
   get usedBlocks(): number {
-    return this.nBlocks - this.freeList.length;
+    return this.nBlocks - this.free.size;
   }
 
-  /** A free block with refCount 1, or undefined when the pool is exhausted. */
+  get cachedBlocks(): number {
+    return this.cache.size;
+  }
+
+  /** A block with refCount 1 (evicting the least recently used cached block), or undefined. */
   allocate(): number | undefined {
-    const id = this.freeList.pop();
-    if (id !== undefined) this.refCount[id] = 1;
+    const it = this.free.keys().next();
+    if (it.done) return undefined;
+    const id = it.value;
+    this.free.delete(id);
+    const h = this.blockHash[id];
+    if (h !== undefined) {
+      if (this.cache.get(h) === id) this.cache.delete(h);
+      this.blockHash[id] = undefined;
+    }
+    this.refCount[id] = 1;
     return id;
   }
 
   retain(id: number): void {
-    assert(this.refCount[id]! > 0, () => `retain of free block ${id}`);
+    if (this.refCount[id] === 0) {
+      assert(this.free.delete(id), () => `block ${id} neither used nor free`);
+    }
     this.refCount[id]!++;
   }
 
   release(id: number): void {
     assert(this.refCount[id]! > 0, () => `release of free block ${id}`);
-    if (--this.refCount[id]! === 0) this.freeList.push(id);
+    if (--this.refCount[id]! === 0) this.free.set(id, true);
   }
+
+  refs(id: number): number {
+    return this.refCount[id]!;
+  }
+
+  /** Record that `id` is full and holds the prefix with this hash. */
+  commit(id: number, hash: string): void {
+    if (this.blockHash[id] !== undefined) return;
+    this.blockHash[id] = hash;
+    if (!this.cache.has(hash)) this.cache.set(hash, id);
+  }
+
+  /** The cached block for a prefix hash, if any. */
+  lookup(hash: string): number | undefined {
+    return this.cache.get(hash);
+  }
+
+  /** Forget every cached prefix (blocks in use keep their contents). */
+  clearCache(): void {
+    this.cache.clear();
+    for (let i = 0; i < this.nBlocks; i++) this.blockHash[i] = undefined;
+  }
+}
+
+/** Hash of a full block given its parent's hash (chain over the whole prefix). */
+export function blockHash(parent: string, tokens: readonly number[], start: number, end: number, salt = ""): string {
+  const h = createHash("sha256");
+  h.update(parent);
+  h.update(salt);
+  const buf = new Int32Array(end - start);
+  for (let i = start; i < end; i++) buf[i - start] = tokens[i]!;
+  h.update(new Uint8Array(buf.buffer));
+  return h.digest("base64");
 }
 
 /** One sequence's positions in the pool. */
@@ -51,11 +117,56 @@ export class SequenceKv {
   readonly blockTable: number[] = [];
   /** Positions [0, length) hold valid keys and values. */
   length = 0;
+  /** Hashes of the full blocks committed so far (blockTable[i] holds hashes[i]). */
+  private readonly hashes: string[] = [];
 
-  constructor(private readonly pool: BlockPool) {}
+  constructor(
+    private readonly pool: BlockPool,
+    /** Per-tenant salt: prefixes are only shared between sequences with the same salt. */
+    private readonly salt = "",
+  ) {}
 
   get capacity(): number {
     return this.blockTable.length * this.pool.blockSize;
+  }
+
+  /**
+   * Reuse the longest cached prefix of `tokens` (whole blocks, and never all of `tokens`: the
+   * last one must be computed to produce logits). Only on an empty sequence. Returns the number
+   * of positions reused.
+   */
+  adoptCachedPrefix(tokens: readonly number[]): number {
+    assert(this.length === 0 && this.blockTable.length === 0, "adoptCachedPrefix on a used sequence");
+    const B = this.pool.blockSize;
+    const maxBlocks = Math.floor((tokens.length - 1) / B);
+    let parent = "";
+    for (let b = 0; b < maxBlocks; b++) {
+      const h = blockHash(parent, tokens, b * B, (b + 1) * B, this.salt);
+      const id = this.pool.lookup(h);
+      if (id === undefined) break;
+      this.pool.retain(id);
+      this.blockTable.push(id);
+      this.hashes.push(h);
+      parent = h;
+    }
+    this.length = this.blockTable.length * B;
+    this.pool.queriedTokens += tokens.length;
+    this.pool.hitTokens += this.length;
+    return this.length;
+  }
+
+  /**
+   * After positions [0, length) were computed from `tokens` (all tokens of the sequence so far),
+   * hash every newly completed block so later sequences can reuse it.
+   */
+  commitFullBlocks(tokens: readonly number[]): void {
+    const B = this.pool.blockSize;
+    const full = Math.floor(this.length / B);
+    for (let b = this.hashes.length; b < full; b++) {
+      const h = blockHash(this.hashes[b - 1] ?? "", tokens, b * B, (b + 1) * B, this.salt);
+      this.hashes.push(h);
+      this.pool.commit(this.blockTable[b]!, h);
+    }
   }
 
   /** Make room for positions [0, n). Returns false (allocating nothing) if the pool is too small. */
@@ -80,9 +191,13 @@ export class SequenceKv {
   /** Forget positions >= n (blocks past the end return to the pool). */
   truncate(n: number): void {
     assert(n >= 0 && n <= this.length, "truncate beyond length");
-    this.length = n;
     const keep = Math.ceil(n / this.pool.blockSize);
+    // NOTE: positions after n in a kept block will be overwritten; a block shared through the
+    // prefix cache must not be (no copy-on-write here).
+    assert(n % this.pool.blockSize === 0 || this.pool.refs(this.blockTable[keep - 1]!) === 1, "truncate into a shared block");
+    this.length = n;
     while (this.blockTable.length > keep) this.pool.release(this.blockTable.pop()!);
+    this.hashes.length = Math.min(this.hashes.length, Math.floor(n / this.pool.blockSize));
   }
 
   release(): void {
