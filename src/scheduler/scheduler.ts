@@ -95,6 +95,8 @@ export interface Step {
 export interface TokenEvent {
   readonly request: Tracked;
   readonly token: number;
+  /** false for a stop token: it ends the request and is not part of the output. */
+  readonly appended: boolean;
   /** Set when this token finished the request ("stop" tokens are not appended to the output). */
   readonly finished: FinishReason | undefined;
 }
@@ -244,7 +246,7 @@ export class Scheduler {
         t.output.push(token);
         if (t.output.length >= t.req.maxTokens || t.tokens.length >= this.config.contextSize) finished = "length";
       }
-      events.push({ request: t, token, finished });
+      events.push({ request: t, token, appended: finished !== "stop", finished });
       if (finished !== undefined) this.retire(t, finished);
     }
     return events;

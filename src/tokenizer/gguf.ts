@@ -7,7 +7,7 @@ import { GgufValueType, type Metadata } from "../formats/metadata.js";
 import { BpeMerges, BpeWordMerger } from "./bpe.js";
 import { KNOWN_UNSUPPORTED_PRE, preSpec, type PreSpec } from "./gguf-pre.js";
 import { LlamaPreTokenizer } from "./pretokenize.js";
-import { partitionSequential, type SpecialText } from "./special-split.js";
+import { maskRanges, partitionSequential, type SpecialText } from "./special-split.js";
 import { SpmEncoder } from "./spm.js";
 import { BytePipeline, decodePieces } from "./stream-decoder.js";
 import type { DecodeOptions, EncodeOptions, StreamDecoder, Tokenizer } from "./types.js";
@@ -436,7 +436,7 @@ export class GgufTokenizer implements Tokenizer {
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const s = toWellFormed(text);
-    const frags = partitionSequential(s, opts.parseSpecial === true ? this.specialsAll : this.specialsUser);
+    const frags = partitionSequential(maskRanges(s, opts.plainRanges), opts.parseSpecial === true ? this.specialsAll : this.specialsUser);
     const out: number[] = [];
     const addSpecial = opts.addSpecial === true;
     if (addSpecial && this.addBos) out.push(this.requireSpecial(this.bosId, "BOS"));

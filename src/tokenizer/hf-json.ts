@@ -15,7 +15,7 @@ import {
   type PreTokenizer,
 } from "./hf-components.js";
 import { isObject, type JsonObject, JsonReader } from "./json-read.js";
-import { type AddedText, partitionLeftmostLongest } from "./special-split.js";
+import { type AddedText, maskRanges, partitionLeftmostLongest } from "./special-split.js";
 import { BytePipeline, decodePieces } from "./stream-decoder.js";
 import type { DecodeOptions, EncodeOptions, StreamDecoder, Tokenizer } from "./types.js";
 import { hex2, toWellFormed, utf8Encode } from "./unicode.js";
@@ -341,7 +341,7 @@ export class HfTokenizer implements Tokenizer {
 
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const s = toWellFormed(text);
-    const frags = partitionLeftmostLongest(s, opts.parseSpecial === true ? this.addedAll : this.addedPlain);
+    const frags = partitionLeftmostLongest(maskRanges(s, opts.plainRanges), opts.parseSpecial === true ? this.addedAll : this.addedPlain);
     const out: number[] = [];
     const addSpecial = opts.addSpecial === true;
     if (addSpecial) out.push(...this.prefix);

@@ -122,3 +122,21 @@ export function partitionLeftmostLongest(text: string, added: readonly AddedText
   if (textStart < text.length) frags.push({ start: textStart, end: text.length });
   return frags;
 }
+
+/**
+ * `text` with every code unit inside `ranges` replaced by U+FFFF (a noncharacter no token text
+ * contains), so special-token matching skips those ranges while offsets stay the same.
+ */
+export function maskRanges(text: string, ranges: readonly (readonly [number, number])[] | undefined): string {
+  if (ranges === undefined || ranges.length === 0) return text;
+  const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
+  let out = "";
+  let pos = 0;
+  for (const [a, b] of sorted) {
+    const start = Math.max(pos, Math.min(a, text.length));
+    const end = Math.max(start, Math.min(b, text.length));
+    out += text.slice(pos, start) + "\uffff".repeat(end - start);
+    pos = end;
+  }
+  return out + text.slice(pos);
+}

@@ -9,6 +9,12 @@ export interface EncodeOptions {
    * recognised, as llama.cpp and Hugging Face do.
    */
   parseSpecial?: boolean;
+  /**
+   * With parseSpecial: ranges [start, end) of the input (UTF-16 offsets) where no special or
+   * added token text is recognised (e.g. user message contents inside a rendered chat template).
+   * The text is still tokenized as one string, so boundaries tokenize as without the ranges.
+   */
+  plainRanges?: readonly (readonly [number, number])[];
 }
 
 export interface DecodeOptions {

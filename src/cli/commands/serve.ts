@@ -1,0 +1,91 @@
+import type { Command } from "commander";
+import { UsageError } from "../../errors.js";
+import { startServer } from "../../server/index.js";
+import type { BatchingPolicy } from "../../scheduler/scheduler.js";
+import { parseIntOption, runCommand, say } from "../common.js";
+
+interface ServeCliOptions {
+  host: string;
+  port: number;
+  apiKey?: string;
+  modelName?: string;
+  batching: string;
+  maxBatch: number;
+  maxBatchTokens: number;
+  maxQueue: number;
+  maxQueueDelayMs: number;
+  kvMemory?: string;
+  ctx?: number;
+  threads?: number;
+  shutdownTimeout: number;
+  maxBody: number;
+}
+
+/** "2g", "512m", "1.5GiB", plain bytes. */
+export function parseSize(v: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(v);
+  if (m === null) throw new UsageError("invalid size", { expected: "a size like 512m or 2g", got: JSON.stringify(v) });
+  const mult = { "": 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"];
+  return Math.floor(Number(m[1]) * mult);
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command("serve")
+    .description("serve a model over an OpenAI-compatible HTTP API (continuous batching, prefix caching, metrics)")
+    .argument("<model>", "GGUF file or Hugging Face folder")
+    .option("--host <host>", "address to listen on", "127.0.0.1")
+    .option("--port <n>", "port", parseIntOption("--port", 0, 65535), 8080)
+    .option("--api-key <key>", "require this key (Authorization: Bearer or X-Api-Key)")
+    .option("--model-name <name>", "model id in the API (default: the file name)")
+    .option("--batching <policy>", "continuous | dynamic | static", "continuous")
+    .option("--max-batch <n>", "sequences per forward pass", parseIntOption("--max-batch", 1, 1024), 16)
+    .option("--max-batch-tokens <n>", "tokens per forward pass (prefill chunk)", parseIntOption("--max-batch-tokens", 1, 65536), 256)
+    .option("--max-queue <n>", "waiting requests before 429", parseIntOption("--max-queue", 0, 1 << 20), 256)
+    .option("--max-queue-delay-ms <n>", "dynamic/static batching: how long a batch may wait to fill", parseIntOption("--max-queue-delay-ms", 0, 3600000), 20)
+    .option("--kv-memory <size>", "KV cache size, e.g. 2g (default: a quarter of free memory, at most max-batch full contexts)")
+    .option("-c, --ctx <n>", "context per sequence (default: the model's, at most 4096)", parseIntOption("--ctx", 16, 1 << 20))
+    .option("-t, --threads <n>", "threads (default: cores)", parseIntOption("--threads", 1, 64))
+    .option("--shutdown-timeout <s>", "seconds running requests may take after SIGTERM", parseIntOption("--shutdown-timeout", 0, 86400), 30)
+    .option("--max-body <bytes>", "largest request body", parseIntOption("--max-body", 1024, 1 << 30), 4 << 20)
+    .action((model: string, o: ServeCliOptions) =>
+      runCommand(async () => {
+        if (!["continuous", "dynamic", "static"].includes(o.batching)) {
+          throw new UsageError("invalid --batching", { expected: "continuous, dynamic or static", got: o.batching });
+        }
+        const server = await startServer({
+          modelPath: model,
+          host: o.host,
+          port: o.port,
+          ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
+          ...(o.modelName === undefined ? {} : { modelName: o.modelName }),
+          policy: o.batching as BatchingPolicy,
+          maxBatch: o.maxBatch,
+          maxBatchTokens: o.maxBatchTokens,
+          maxQueue: o.maxQueue,
+          maxQueueDelayMs: o.maxQueueDelayMs,
+          ...(o.kvMemory === undefined ? {} : { kvMemoryBytes: parseSize(o.kvMemory) }),
+          ...(o.ctx === undefined ? {} : { contextSize: o.ctx }),
+          ...(o.threads === undefined ? {} : { threads: o.threads }),
+          shutdownTimeout: o.shutdownTimeout,
+          bodyLimit: o.maxBody,
+          log: say,
+        });
+        say(`listening at ${server.url} (loading the model...)`);
+        const stop = (): void => {
+          void server.shutdown().then(() => {
+            say("stopped");
+            process.exit(0);
+          });
+        };
+        process.once("SIGTERM", stop);
+        process.once("SIGINT", stop);
+        try {
+          await server.ready;
+        } catch (e) {
+          await server.app.close();
+          throw e;
+        }
+      }),
+    );
+}
