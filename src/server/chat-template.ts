@@ -8,7 +8,7 @@
  * the contents (`plainRanges`). If a template rewrites contents so that the placeholders do not
  * survive, special tokens are recognised everywhere (what llama.cpp always does).
  *
- * Fallback (no template): "<role>: <content>\n" per message, then "assistant:", with the model's
+ * Fallback (no template): "<role>: <content>\n" per message (one space after the colon), then "assistant:", with the model's
  * BOS if it adds one. Good enough for base models; instruction-tuned models ship templates.
  */
 import { randomBytes } from "node:crypto";
@@ -44,7 +44,14 @@ export class ChatTemplate {
   tokenize(messages: readonly ChatMessage[]): number[] {
     const tok = this.tokenizer;
     if (this.template === undefined) {
-      const text = messages.map((m) => `${m.role}: ${messageText(m.content)}\n`).join("") + "assistant:";
+      // NOTE: replies continue "assistant:" and so start with a space (" Once"); one space after
+      // the colon either way, so a reply sent back in the next turn tokenizes as it was generated
+      // (and its KV blocks are found in the prefix cache).
+      const line = (m: ChatMessage): string => {
+        const c = messageText(m.content);
+        return `${m.role}:${c.startsWith(" ") ? "" : " "}${c}\n`;
+      };
+      const text = messages.map(line).join("") + "assistant:";
       return tok.encode(text, { addSpecial: true, parseSpecial: false });
     }
     const tag = `\u0000${randomBytes(6).toString("hex")}`;

@@ -189,10 +189,16 @@ export class ServingEngine {
       { id, promptTokens: req.promptTokens, maxTokens: req.maxTokens, stopTokens: this.engine.tokenizer.eogIds, ...(req.cacheSalt === undefined ? {} : { cacheSalt: req.cacheSalt }) },
       performance.now(),
     );
+    // NOTE: a fresh stream decoder takes its first token as the start of a text and drops the
+    // SentencePiece space prefix ("▁time" -> "time"). Generated text continues the prompt (as in
+    // llama.cpp and vLLM: prompt + completion reads right), so prime the decoder with the prompt's
+    // last token and throw its text away.
+    const decoder = this.engine.tokenizer.createStreamDecoder();
+    decoder.push(req.promptTokens[req.promptTokens.length - 1]!);
     this.live.set(id, {
       tracked,
       sampler,
-      decoder: this.engine.tokenizer.createStreamDecoder(),
+      decoder,
       stops: new StopMatcher(req.stop),
       sink,
       logprobs: req.logprobs,
