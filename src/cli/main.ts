@@ -1,7 +1,9 @@
 import { Command, CommanderError } from "commander";
 import { EXIT_USER, runCommand } from "./common.js";
+import { registerEval } from "./commands/eval.js";
 import { registerGenerate } from "./commands/generate.js";
 import { registerInfo } from "./commands/info.js";
+import { registerQuantize } from "./commands/quantize.js";
 import { registerTokenize } from "./commands/tokenize.js";
 
 export function buildProgram(): Command {
@@ -14,6 +16,8 @@ export function buildProgram(): Command {
   registerGenerate(program);
   registerTokenize(program);
   registerInfo(program);
+  registerQuantize(program);
+  registerEval(program);
   return program;
 }
 

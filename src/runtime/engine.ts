@@ -143,6 +143,60 @@ export class Engine {
     return logits!;
   }
 
+  /**
+   * Append `tokens` to a sequence and return the logits of every one of them: a new array of
+   * tokens.length rows of vocabSize floats (row i = the distribution after tokens[0..i]). Runs in
+   * chunks of at most min(maxBatchTokens, maxOutputRows) tokens, so load the engine with
+   * `maxOutputRows` >= the chunk you want per pass (e.g. the perplexity window).
+   * `from` (default 0): rows before it are not returned (their tokens are still evaluated, and
+   * chunks that need no rows run with a single output row); the result then has
+   * tokens.length - from rows.
+   */
+  evaluateAll(seq: SequenceKv, tokens: readonly number[], from = 0): Float32Array {
+    if (tokens.length === 0) throw new UsageError("nothing to evaluate", { expected: ">= 1 token", got: "0" });
+    if (!Number.isInteger(from) || from < 0 || from >= tokens.length) {
+      throw new UsageError("invalid first output row", { expected: `an integer in [0, ${tokens.length - 1}]`, got: String(from) });
+    }
+    const end = seq.length + tokens.length;
+    if (end > this.contextSize) {
+      throw new ResourceError("context is full", {
+        expected: `<= ${this.contextSize} positions`,
+        got: String(end),
+        hint: "use a larger context or fewer tokens",
+      });
+    }
+    for (const t of tokens) {
+      if (!Number.isInteger(t) || t < 0 || t >= this.config.vocabSize) {
+        throw new UsageError("token id out of range", { expected: `0..${this.config.vocabSize - 1}`, got: String(t) });
+      }
+    }
+    const V = this.config.vocabSize;
+    const out = new Float32Array((tokens.length - from) * V);
+    const chunk = Math.max(1, Math.min(this.maxBatchTokens, this.backend.plan.capacity.maxOutputRows));
+    seq.reserve(end);
+    for (let start = 0; start < tokens.length; ) {
+      // Rows before `from` need no logits: run them in batch-sized chunks with one output row,
+      // ending exactly at `from`; from there on, chunks are capped by the output-row capacity.
+      const T =
+        start < from ? Math.min(this.maxBatchTokens, from - start) : Math.min(chunk, tokens.length - start);
+      const first = Math.max(from - start, 0);
+      const rows: number[] = [];
+      if (first >= T) rows.push(T - 1);
+      else for (let i = first; i < T; i++) rows.push(i);
+      const logits = this.forward({
+        tokens: tokens.slice(start, start + T),
+        positions: Array.from({ length: T }, (_, i) => seq.length + i),
+        seqOf: new Array<number>(T).fill(0),
+        blockTables: [seq.blockTable],
+        outputRows: rows,
+      });
+      if (first < T) out.set(logits.subarray(0, (T - first) * V), (start + first - from) * V);
+      seq.length += T;
+      start += T;
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     await this.backend.close();
     this.file.weights.close();
