@@ -79,6 +79,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   app.addHook("onRequest", async (req) => {
     const route = req.routeOptions.url;
     if (route !== undefined && route !== "/health" && route !== "/metrics") authorize(req);
+    const enc = req.headers["content-encoding"];
+    if (enc !== undefined && enc.trim().toLowerCase() !== "identity") {
+      // fastify would parse compressed bytes as JSON and answer "not valid JSON"
+      throw new HttpError(415, `request bodies with content-encoding "${enc}" are not supported`, "invalid_request_error", null, "unsupported_encoding");
+    }
   });
 
   const ready = (): ServingEngine => {

@@ -88,6 +88,7 @@ export async function runCompletion(s: ServingEngine, req: FastifyRequest, reply
   const stream = body.stream === true;
   const includeUsage = stream && body.stream_options?.include_usage === true;
   const salt = body.cache_salt ?? undefined;
+  const bias = body.logit_bias === null || body.logit_bias === undefined ? undefined : new Map(Object.entries(body.logit_bias).map(([k, v]) => [Number(k), v] as const));
   const choices = job.prompts.flatMap((p, pi) => Array.from({ length: n }, (_, j) => ({ prompt: p, index: pi * n + j, seed: base.seed === undefined ? undefined : base.seed + j })));
   const handles: RequestHandle[] = [];
   const results: ChoiceResult[] = choices.map(() => ({ text: "", tokens: [], logprobs: [], finish: undefined, usage: undefined, timings: undefined }));
@@ -165,6 +166,7 @@ export async function runCompletion(s: ServingEngine, req: FastifyRequest, reply
             stop,
             ...(logprobs === undefined ? {} : { logprobs }),
             ...(salt === undefined ? {} : { cacheSalt: salt }),
+            ...(bias === undefined ? {} : { logitBias: bias }),
           },
           sink,
         ),

@@ -11,6 +11,7 @@ export const MAX_STOP_LENGTH = 256;
 export const MAX_TOP_LOGPROBS = 20;
 export const MAX_MESSAGES = 1024;
 export const MAX_PROMPTS = 8;
+export const MAX_LOGIT_BIAS = 1024;
 
 const finite = z.number().finite();
 const int = z.number().int();
@@ -38,6 +39,11 @@ const sampling = {
   user: z.string().max(256).nullish(),
   /** Prefix-cache salt, as vLLM's cache_salt. */
   cache_salt: z.string().max(256).nullish(),
+  /** Token id (decimal string) -> bias added to its logit, in [-100, 100] (OpenAI's range). */
+  logit_bias: z
+    .record(z.string().regex(/^\d{1,9}$/, "token ids as decimal strings"), finite.min(-100).max(100))
+    .refine((o) => Object.keys(o).length <= MAX_LOGIT_BIAS, `at most ${MAX_LOGIT_BIAS} entries`)
+    .nullish(),
 };
 
 const textPart = z.object({ type: z.literal("text"), text: z.string() });
@@ -49,12 +55,23 @@ export const chatMessage = z.object({
   name: z.string().max(256).nullish(),
 });
 
+/** Tools are accepted (validated, then ignored: slimlm never emits tool calls). */
+const tool = z.object({
+  type: z.literal("function"),
+  function: z.object({ name: z.string().min(1).max(64), description: z.string().max(65536).nullish(), parameters: z.record(z.string(), z.unknown()).nullish() }),
+});
+
 export const chatRequest = z.object({
   ...sampling,
   messages: z.array(chatMessage).min(1).max(MAX_MESSAGES),
   max_completion_tokens: int.min(1).max(1 << 20).nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: int.min(0).max(MAX_TOP_LOGPROBS).nullish(),
+  tools: z.array(tool).max(128).nullish(),
+  /** Only "none" and "auto" can be honoured (the model is never forced to call a tool). */
+  tool_choice: z.enum(["none", "auto"], { error: 'only "none" and "auto" are supported (slimlm does not call tools)' }).nullish(),
+  /** Structured output is not implemented: only plain text. */
+  response_format: z.object({ type: z.literal("text", { error: 'only "text" is supported (no structured output)' }) }).nullish(),
 });
 
 const tokenIds = z.array(int.min(0).max(2 ** 31 - 1)).min(1).max(1 << 20);

@@ -43,6 +43,8 @@ export interface GenerationRequest {
   readonly logprobs?: number;
   /** Prefix-cache salt (e.g. per API key). */
   readonly cacheSalt?: string;
+  /** Added to the logits of these token ids before sampling (OpenAI's logit_bias). */
+  readonly logitBias?: ReadonlyMap<number, number>;
 }
 
 export interface TokenLogprob {
@@ -94,6 +96,7 @@ interface Live {
   readonly stops: StopMatcher;
   readonly sink: GenerationSink;
   readonly logprobs: number | undefined;
+  readonly logitBias: ReadonlyMap<number, number> | undefined;
   lastTokenAt: number;
   done: boolean;
 }
@@ -182,6 +185,10 @@ export class ServingEngine {
     for (const t of req.promptTokens) {
       if (!Number.isInteger(t) || t < 0 || t >= V) throw new UsageError("prompt token id out of range", { expected: `0..${V - 1}`, got: String(t) });
     }
+    for (const [t, b] of req.logitBias ?? []) {
+      if (!Number.isInteger(t) || t < 0 || t >= V) throw new UsageError("logit_bias token id out of range", { expected: `0..${V - 1}`, got: String(t) });
+      if (!Number.isFinite(b)) throw new UsageError("logit_bias value is not finite", { got: String(b) });
+    }
     const sampler = new Sampler(req.sampling);
     for (const t of req.promptTokens) sampler.accept(t);
     const id = `r${this.nextId++}`;
@@ -202,6 +209,7 @@ export class ServingEngine {
       stops: new StopMatcher(req.stop),
       sink,
       logprobs: req.logprobs,
+      logitBias: req.logitBias,
       lastTokenAt: 0,
       done: false,
     });
@@ -290,6 +298,8 @@ export class ServingEngine {
       const l = this.live.get(it.request.req.id)!;
       const r = logits.subarray(row * V, (row + 1) * V);
       row++;
+      // NOTE: in place: the engine's logits buffer is ours until the next forward pass.
+      if (l.logitBias !== undefined) for (const [t, b] of l.logitBias) r[t] = r[t]! + b;
       const token = l.sampler.sample(r);
       l.sampler.accept(token);
       out.push(token);
