@@ -36,6 +36,8 @@ export interface SchedulerConfig {
   readonly maxQueueDelayMs: number;
   /** Positions per sequence (prompt + generated). */
   readonly contextSize: number;
+  /** Reuse cached KV blocks of equal prefixes. Default true. */
+  readonly prefixCaching?: boolean;
 }
 
 export interface SchedulerRequest {
@@ -198,7 +200,7 @@ export class Scheduler {
       if (c.policy !== "continuous" && !this.cohort.has(t)) break;
       if (t.kv === undefined) {
         t.kv = new SequenceKv(this.pool, t.req.cacheSalt);
-        t.numComputed = t.kv.adoptCachedPrefix(t.tokens);
+        t.numComputed = c.prefixCaching === false ? 0 : t.kv.adoptCachedPrefix(t.tokens);
         if (t.cachedPromptTokens < 0) t.cachedPromptTokens = Math.min(t.numComputed, t.req.promptTokens.length);
       }
       // as much of the next chunk as the free blocks hold

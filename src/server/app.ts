@@ -61,8 +61,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     opts.metrics.countHttp(req.routeOptions.url ?? "unknown", req.method, reply.statusCode);
     done();
   });
-  /** Streamed (hijacked) responses skip onResponse: count them when they end (499 = client gone). */
-  const countStream = (req: FastifyRequest, status: number): void => opts.metrics.countHttp(req.routeOptions.url ?? "unknown", req.method, status);
+  /** A client gone before the response ended skips onResponse: count it as nginx does (499). */
+  const clientGone = (req: FastifyRequest) => (): void => opts.metrics.countHttp(req.routeOptions.url ?? "unknown", req.method, 499);
 
   /** 401 unless the key matches (constant time); /health and /metrics stay open. */
   const authorize = (req: FastifyRequest): void => {
@@ -111,7 +111,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       const prompt = chatTemplate(s).tokenize(body.messages);
       const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
       const logprobs = body.logprobs === true ? (body.top_logprobs ?? 0) : undefined;
-      return runCompletion(s, req, reply, { kind: "chat", body, prompts: [prompt], maxTokens, logprobs, modelName: opts.modelName, onStreamEnd: (status) => countStream(req, status) });
+      return runCompletion(s, req, reply, { kind: "chat", body, prompts: [prompt], maxTokens, logprobs, modelName: opts.modelName, onClientGone: clientGone(req) });
     });
     app.post(`${prefix}/completions`, async (req, reply) => {
       const body = parse(completionRequest, req.body);
@@ -125,7 +125,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
             ? [p as number[]]
             : (p as (string | number[])[]).map((x) => (typeof x === "string" ? s.tokenizer.encode(x, { addSpecial: true }) : x));
       const logprobs = body.logprobs ?? undefined;
-      return runCompletion(s, req, reply, { kind: "text", body, prompts, maxTokens: body.max_tokens ?? undefined, logprobs, modelName: opts.modelName, onStreamEnd: (status) => countStream(req, status) });
+      return runCompletion(s, req, reply, { kind: "text", body, prompts, maxTokens: body.max_tokens ?? undefined, logprobs, modelName: opts.modelName, onClientGone: clientGone(req) });
     });
   }
   app.get("/health", async (_req, reply) => {

@@ -29,8 +29,8 @@ export interface CompletionJob {
   /** Top alternatives per token (0..20), or undefined for no logprobs. */
   readonly logprobs: number | undefined;
   readonly modelName: string;
-  /** Called once when a streamed response ends (hijacked replies skip fastify's hooks). */
-  readonly onStreamEnd?: (status: number) => void;
+  /** Called if the client goes away before the response ended (fastify's onResponse does not fire then). */
+  readonly onClientGone?: () => void;
 }
 
 interface ChoiceResult {
@@ -117,7 +117,9 @@ export async function runCompletion(s: ServingEngine, req: FastifyRequest, reply
   // client went away) and after a normal end; keep-alive sockets outlive requests, so listen on
   // the response, not the socket (a listener per request on the socket would pile up).
   raw.on("close", () => {
-    if (!raw.writableFinished) abortAll();
+    if (raw.writableFinished) return;
+    abortAll();
+    job.onClientGone?.();
   });
   // The client may have gone while the body was parsed: then nothing is worth computing.
   if (req.raw.socket.destroyed) throw new HttpError(400, "the client closed the connection", "invalid_request_error", null, "client_closed");
@@ -193,19 +195,15 @@ export async function runCompletion(s: ServingEngine, req: FastifyRequest, reply
   // Aborted while the client is still there: the server is shutting down (drain timeout).
   const abortedByServer = failed === undefined && !closed() && results.some((r) => r.finish === "abort");
   if (stream) {
-    let status = 200;
     if (failed !== undefined) {
-      status = 500;
       writeStreamError(reply, new HttpError(500, failed.message, "server_error", null, "engine_error"));
     } else if (abortedByServer) {
-      status = 503;
       writeStreamError(reply, new HttpError(503, "the request was aborted: the server is shutting down", "unavailable_error", null, "aborted"));
     } else {
       if (includeUsage) write(chunk([], usageBody(usage)));
       write("data: [DONE]\n\n");
       if (!closed()) raw.end();
     }
-    job.onStreamEnd?.(closed() && !raw.writableFinished ? 499 : status);
     return reply;
   }
   if (failed !== undefined) throw new HttpError(500, failed.message, "server_error", null, "engine_error");

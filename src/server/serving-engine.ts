@@ -31,6 +31,8 @@ export interface ServingOptions {
   /** Bytes for the KV cache. Default: a quarter of free memory, at most maxBatch full contexts. */
   readonly kvMemoryBytes?: number;
   readonly kvBlockSize?: number;
+  /** Reuse the KV blocks of prompt prefixes seen before. Default true. */
+  readonly prefixCaching?: boolean;
   readonly engine?: Pick<EngineOptions, "kernels" | "simd" | "onProgress">;
 }
 
@@ -114,7 +116,7 @@ export class ServingEngine {
 
   private constructor(
     readonly engine: Engine,
-    readonly opts: Required<Pick<ServingOptions, "policy" | "maxBatch" | "maxBatchTokens" | "maxQueue" | "maxQueueDelayMs">>,
+    readonly opts: Required<Pick<ServingOptions, "policy" | "maxBatch" | "maxBatchTokens" | "maxQueue" | "maxQueueDelayMs" | "prefixCaching">>,
   ) {
     this.scheduler = new Scheduler(
       { ...opts, contextSize: engine.contextSize },
@@ -159,6 +161,7 @@ export class ServingEngine {
       maxBatchTokens: Math.min(maxBatchTokens, engine.maxBatchTokens),
       maxQueue: o.maxQueue ?? 256,
       maxQueueDelayMs: o.maxQueueDelayMs ?? 20,
+      prefixCaching: o.prefixCaching ?? true,
     });
   }
 

@@ -47,13 +47,25 @@ describe("concurrency and disconnects", () => {
     assert.ok(sum / steps > 4, `mean batch ${sum / steps}`);
     assert.equal(m.get("slimlm:num_requests_running"), 0);
     assert.equal(m.get("slimlm:num_requests_waiting"), 0);
+    const ok = (x: Map<string, number>, route: string) => x.get(`slimlm:http_requests_total{model_name="stories260K",handler="${route}",method="POST",status="200"}`) ?? 0;
+    assert.equal(ok(m, "/v1/completions") - ok(before, "/v1/completions"), 8, "each streamed response counted once");
+    assert.equal(ok(m, "/v1/chat/completions") - ok(before, "/v1/chat/completions"), 8);
+    assert.equal(m.get("slimlm:request_success_total")! - before.get("slimlm:request_success_total")!, 16);
+    assert.equal(m.get("slimlm:time_to_first_token_seconds_count")! - before.get("slimlm:time_to_first_token_seconds_count")!, 16);
+    assert.equal(m.get("slimlm:e2e_request_latency_seconds_count")! - before.get("slimlm:e2e_request_latency_seconds_count")!, 16);
+    const generated = WORDS.reduce((s, _w, i) => s + 24 + i, 0);
+    assert.equal(m.get("slimlm:generation_tokens_total")! - before.get("slimlm:generation_tokens_total")!, generated);
+    assert.equal(m.get("slimlm:inter_token_latency_seconds_count")! - before.get("slimlm:inter_token_latency_seconds_count")!, generated - 16);
   });
 
   for (const stream of [true, false]) {
     it(`a client that disconnects mid-${stream ? "stream" : "request"}: slot and KV blocks back within 1 s`, async () => {
       const pool = srv.serving.engine.pool;
       const abortKey = 'slimlm:request_success_total{model_name="stories260K",finished_reason="abort"}';
-      const abortsBefore = (await scrape(srv.url)).get(abortKey) ?? 0;
+      const goneKey = 'slimlm:http_requests_total{model_name="stories260K",handler="/v1/completions",method="POST",status="499"}';
+      const m0 = await scrape(srv.url);
+      const abortsBefore = m0.get(abortKey) ?? 0;
+      const goneBefore = m0.get(goneKey);
       const body = JSON.stringify({ prompt: "Once upon a time", max_tokens: 1500, temperature: 0, stream });
       let chunks = 0;
       const req = http.request(`${srv.url}/v1/completions`, { method: "POST", headers: { "content-type": "application/json" }, agent: false }, (res) => {
@@ -76,7 +88,9 @@ describe("concurrency and disconnects", () => {
       );
       const elapsed = performance.now() - tCut;
       assert.ok(elapsed < 1000, `freed after ${elapsed.toFixed(0)} ms`);
-      assert.equal((await scrape(srv.url)).get(abortKey), abortsBefore + 1, "counted as an abort");
+      const m = await scrape(srv.url);
+      assert.equal(m.get(abortKey), abortsBefore + 1, "counted as an abort");
+      assert.equal(m.get(goneKey), (goneBefore ?? 0) + 1, "counted as HTTP 499");
       // the server goes on
       const ok = await postJson(srv.url, "/v1/completions", { prompt: "Once upon a time", max_tokens: 5, temperature: 0 });
       assert.equal(ok.status, 200);

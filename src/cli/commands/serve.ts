@@ -19,6 +19,8 @@ interface ServeCliOptions {
   threads?: number;
   shutdownTimeout: number;
   maxBody: number;
+  /** commander's --no-prefix-cache */
+  prefixCache: boolean;
 }
 
 /** "2g", "512m", "1.5GiB", plain bytes. */
@@ -48,6 +50,7 @@ export function registerServe(program: Command): void {
     .option("-t, --threads <n>", "threads (default: cores)", parseIntOption("--threads", 1, 64))
     .option("--shutdown-timeout <s>", "seconds running requests may take after SIGTERM", parseIntOption("--shutdown-timeout", 0, 86400), 30)
     .option("--max-body <bytes>", "largest request body", parseIntOption("--max-body", 1024, 1 << 30), 4 << 20)
+    .option("--no-prefix-cache", "do not reuse the KV blocks of prompt prefixes seen before")
     .action((model: string, o: ServeCliOptions) =>
       runCommand(async () => {
         if (!["continuous", "dynamic", "static"].includes(o.batching)) {
@@ -68,6 +71,7 @@ export function registerServe(program: Command): void {
           ...(o.ctx === undefined ? {} : { contextSize: o.ctx }),
           ...(o.threads === undefined ? {} : { threads: o.threads }),
           shutdownTimeout: o.shutdownTimeout,
+          prefixCaching: o.prefixCache,
           bodyLimit: o.maxBody,
           log: say,
         });
