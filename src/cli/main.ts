@@ -5,6 +5,8 @@ import { registerGenerate } from "./commands/generate.js";
 import { registerInfo } from "./commands/info.js";
 import { registerQuantize } from "./commands/quantize.js";
 import { registerTokenize } from "./commands/tokenize.js";
+import { registerServe } from "./commands/serve.js";
+import { registerBatch } from "./commands/batch.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerQuantize(program);
   registerEval(program);
+  registerServe(program);
+  registerBatch(program);
   return program;
 }
 

@@ -59,7 +59,8 @@ function checkPrompts(s: ServingEngine, job: CompletionJob): void {
   }
 }
 
-function samplingOf(body: ChatRequest | CompletionRequest): SamplingParams {
+/** Sampling parameters from OpenAI's fields, with OpenAI's defaults. */
+export function samplingOf(body: Pick<ChatRequest, "temperature" | "top_p" | "top_k" | "min_p" | "repetition_penalty" | "presence_penalty" | "frequency_penalty" | "seed">): SamplingParams {
   return {
     ...DEFAULT_SAMPLING,
     // OpenAI's defaults: temperature 1, top_p 1, no top-k/min-p filtering
@@ -74,7 +75,13 @@ function samplingOf(body: ChatRequest | CompletionRequest): SamplingParams {
   };
 }
 
-const finishReason = (f: FinishReason | undefined): "stop" | "length" => (f === "length" ? "length" : "stop");
+/** OpenAI's logit_bias object as token id -> bias. */
+export function logitBiasOf(o: Readonly<Record<string, number>> | null | undefined): Map<number, number> | undefined {
+  return o === null || o === undefined ? undefined : new Map(Object.entries(o).map(([k, v]) => [Number(k), v] as const));
+}
+
+/** Our finish reasons as OpenAI's ("abort" only reaches clients that are gone). */
+export const finishReason = (f: FinishReason | undefined): "stop" | "length" => (f === "length" ? "length" : "stop");
 
 export async function runCompletion(s: ServingEngine, req: FastifyRequest, reply: FastifyReply, job: CompletionJob): Promise<unknown> {
   checkPrompts(s, job);
@@ -88,7 +95,7 @@ export async function runCompletion(s: ServingEngine, req: FastifyRequest, reply
   const stream = body.stream === true;
   const includeUsage = stream && body.stream_options?.include_usage === true;
   const salt = body.cache_salt ?? undefined;
-  const bias = body.logit_bias === null || body.logit_bias === undefined ? undefined : new Map(Object.entries(body.logit_bias).map(([k, v]) => [Number(k), v] as const));
+  const bias = logitBiasOf(body.logit_bias);
   const choices = job.prompts.flatMap((p, pi) => Array.from({ length: n }, (_, j) => ({ prompt: p, index: pi * n + j, seed: base.seed === undefined ? undefined : base.seed + j })));
   const handles: RequestHandle[] = [];
   const results: ChoiceResult[] = choices.map(() => ({ text: "", tokens: [], logprobs: [], finish: undefined, usage: undefined, timings: undefined }));

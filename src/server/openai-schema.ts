@@ -20,8 +20,8 @@ const stop = z
   .union([z.string().min(1).max(MAX_STOP_LENGTH), z.array(z.string().min(1).max(MAX_STOP_LENGTH)).max(MAX_STOP)])
   .nullish();
 
-/** Fields shared by chat and text completions. */
-const sampling = {
+/** Fields shared by chat and text completions (and `slimlm batch` lines). */
+export const samplingFields = {
   model: z.string().max(256).nullish(),
   max_tokens: int.min(1).max(1 << 20).nullish(),
   temperature: finite.min(0).max(2).nullish(),
@@ -62,7 +62,7 @@ const tool = z.object({
 });
 
 export const chatRequest = z.object({
-  ...sampling,
+  ...samplingFields,
   messages: z.array(chatMessage).min(1).max(MAX_MESSAGES),
   max_completion_tokens: int.min(1).max(1 << 20).nullish(),
   logprobs: z.boolean().nullish(),
@@ -74,10 +74,10 @@ export const chatRequest = z.object({
   response_format: z.object({ type: z.literal("text", { error: 'only "text" is supported (no structured output)' }) }).nullish(),
 });
 
-const tokenIds = z.array(int.min(0).max(2 ** 31 - 1)).min(1).max(1 << 20);
+export const tokenIds = z.array(int.min(0).max(2 ** 31 - 1)).min(1).max(1 << 20);
 
 export const completionRequest = z.object({
-  ...sampling,
+  ...samplingFields,
   prompt: z.union([z.string(), tokenIds, z.array(z.string()).min(1).max(MAX_PROMPTS), z.array(tokenIds).min(1).max(MAX_PROMPTS)]),
   /** Legacy completions logprobs: how many top alternatives per token (0..5 in OpenAI; we allow 20). */
   logprobs: int.min(0).max(MAX_TOP_LOGPROBS).nullish(),

@@ -25,7 +25,7 @@ export interface ServingOptions {
   readonly maxBatch?: number;
   /** Tokens per forward pass (prefill chunk budget). Default 256. */
   readonly maxBatchTokens?: number;
-  /** Waiting requests beyond this get "queue full". Default 256. */
+  /** Waiting requests (including those about to join the next step) beyond this get "queue full". Default 256, at least 1. */
   readonly maxQueue?: number;
   readonly maxQueueDelayMs?: number;
   /** Bytes for the KV cache. Default: a quarter of free memory, at most maxBatch full contexts. */
@@ -132,6 +132,11 @@ export class ServingEngine {
     };
     check("max batch", maxBatch, 1, 1024);
     check("max batch tokens", maxBatchTokens, 1, 65536);
+    // NOTE: every request waits at least until the next step, so 0 would refuse everything
+    const maxQueue = o.maxQueue ?? 256;
+    check("max queue", maxQueue, 1, 1 << 20);
+    const maxQueueDelayMs = o.maxQueueDelayMs ?? 20;
+    check("max queue delay", maxQueueDelayMs, 0, 3_600_000);
     // Size the KV pool from the memory budget and the model's shapes (read from its metadata).
     const c = describeModel(modelPath).config;
     const contextSize = o.contextSize ?? Math.min(c.contextLength, 4096);
@@ -159,8 +164,8 @@ export class ServingEngine {
       policy: o.policy ?? "continuous",
       maxBatch,
       maxBatchTokens: Math.min(maxBatchTokens, engine.maxBatchTokens),
-      maxQueue: o.maxQueue ?? 256,
-      maxQueueDelayMs: o.maxQueueDelayMs ?? 20,
+      maxQueue,
+      maxQueueDelayMs,
       prefixCaching: o.prefixCaching ?? true,
     });
   }
@@ -225,6 +230,12 @@ export class ServingEngine {
     if (l === undefined || l.done) return;
     this.scheduler.finish(id, "abort");
     this.complete(l, "abort");
+  }
+
+  /** Static batching: no more requests are coming, run the last partial batch now. */
+  closeInput(): void {
+    this.scheduler.closeInput();
+    this.pump();
   }
 
   get numRunning(): number {

@@ -43,7 +43,7 @@ export function registerServe(program: Command): void {
     .option("--batching <policy>", "continuous | dynamic | static", "continuous")
     .option("--max-batch <n>", "sequences per forward pass", parseIntOption("--max-batch", 1, 1024), 16)
     .option("--max-batch-tokens <n>", "tokens per forward pass (prefill chunk)", parseIntOption("--max-batch-tokens", 1, 65536), 256)
-    .option("--max-queue <n>", "waiting requests before 429", parseIntOption("--max-queue", 0, 1 << 20), 256)
+    .option("--max-queue <n>", "waiting requests before 429", parseIntOption("--max-queue", 1, 1 << 20), 256)
     .option("--max-queue-delay-ms <n>", "dynamic/static batching: how long a batch may wait to fill", parseIntOption("--max-queue-delay-ms", 0, 3600000), 20)
     .option("--kv-memory <size>", "KV cache size, e.g. 2g (default: a quarter of free memory, at most max-batch full contexts)")
     .option("-c, --ctx <n>", "context per sequence (default: the model's, at most 4096)", parseIntOption("--ctx", 16, 1 << 20))
