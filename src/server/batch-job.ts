@@ -96,6 +96,7 @@ export function parseBatchLine(text: string, index: number, line: number, ctx: B
       sampling: samplingOf(o),
       stop,
       ...(bias === undefined ? {} : { logitBias: bias }),
+      ...(o.ignore_eos === true ? { ignoreEos: true } : {}),
       ...(o.cache_salt === null || o.cache_salt === undefined ? {} : { cacheSalt: o.cache_salt }),
     },
   };

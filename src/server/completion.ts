@@ -176,6 +176,7 @@ export async function runCompletion(s: ServingEngine, req: FastifyRequest, reply
             ...(logprobs === undefined ? {} : { logprobs }),
             ...(salt === undefined ? {} : { cacheSalt: salt }),
             ...(bias === undefined ? {} : { logitBias: bias }),
+            ...(body.ignore_eos === true ? { ignoreEos: true } : {}),
           },
           sink,
         ),

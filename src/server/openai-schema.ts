@@ -39,6 +39,8 @@ export const samplingFields = {
   user: z.string().max(256).nullish(),
   /** Prefix-cache salt, as vLLM's cache_salt. */
   cache_salt: z.string().max(256).nullish(),
+  /** Keep generating past end-of-generation tokens (vLLM and llama.cpp's extension; for benchmarks). */
+  ignore_eos: z.boolean().nullish(),
   /** Token id (decimal string) -> bias added to its logit, in [-100, 100] (OpenAI's range). */
   logit_bias: z
     .record(z.string().regex(/^\d{1,9}$/, "token ids as decimal strings"), finite.min(-100).max(100))

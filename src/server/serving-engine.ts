@@ -47,6 +47,8 @@ export interface GenerationRequest {
   readonly cacheSalt?: string;
   /** Added to the logits of these token ids before sampling (OpenAI's logit_bias). */
   readonly logitBias?: ReadonlyMap<number, number>;
+  /** Do not stop at end-of-generation tokens (they become part of the output). */
+  readonly ignoreEos?: boolean;
 }
 
 export interface TokenLogprob {
@@ -102,6 +104,8 @@ interface Live {
   lastTokenAt: number;
   done: boolean;
 }
+
+const NO_STOP_TOKENS: ReadonlySet<number> = new Set();
 
 export type ServingState = "ready" | "draining" | "failed" | "closed";
 
@@ -201,7 +205,7 @@ export class ServingEngine {
     for (const t of req.promptTokens) sampler.accept(t);
     const id = `r${this.nextId++}`;
     const tracked = this.scheduler.add(
-      { id, promptTokens: req.promptTokens, maxTokens: req.maxTokens, stopTokens: this.engine.tokenizer.eogIds, ...(req.cacheSalt === undefined ? {} : { cacheSalt: req.cacheSalt }) },
+      { id, promptTokens: req.promptTokens, maxTokens: req.maxTokens, stopTokens: req.ignoreEos === true ? NO_STOP_TOKENS : this.engine.tokenizer.eogIds, ...(req.cacheSalt === undefined ? {} : { cacheSalt: req.cacheSalt }) },
       performance.now(),
     );
     // NOTE: a fresh stream decoder takes its first token as the start of a text and drops the

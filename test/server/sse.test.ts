@@ -92,6 +92,11 @@ describe("SSE format", () => {
     const whole = await postJson(srv.url, "/v1/completions", { prompt: "Once upon a time", max_tokens: 50, temperature: 0, logit_bias: { [eos]: 100 } });
     const o = JSON.parse(whole.body) as { choices: { text: string; finish_reason: string }[] };
     assert.deepEqual(o.choices.map((c) => [c.text, c.finish_reason]), [["", "stop"]]);
+    // ignore_eos (vLLM/llama.cpp extension): EOS does not end the request
+    const on = await postJson(srv.url, "/v1/completions", { prompt: "Once upon a time", max_tokens: 7, temperature: 0, logit_bias: { [eos]: 100 }, ignore_eos: true });
+    const p = JSON.parse(on.body) as { choices: { finish_reason: string }[]; usage: { completion_tokens: number } };
+    assert.equal(p.choices[0]!.finish_reason, "length");
+    assert.equal(p.usage.completion_tokens, 7);
   });
 
   it("errors before the stream starts are plain JSON responses with a status", async () => {
