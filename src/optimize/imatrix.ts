@@ -46,12 +46,17 @@ export class Imatrix {
     e.count += rows;
   }
 
-  /** Mean x^2 per column (what the weighted quantizers take), as f32. */
+  /**
+   * Mean x^2 per column (what the weighted quantizers take), as f32. NOTE: computed as llama.cpp
+   * does after loading an imatrix file (f32 sum / f32 count), so a saved and reloaded matrix gives
+   * exactly the same importances.
+   */
   importance(name: string): Float32Array | undefined {
     const e = this.entries.get(name);
     if (e === undefined || e.count === 0) return undefined;
     const out = new Float32Array(e.sumSq.length);
-    for (let c = 0; c < out.length; c++) out[c] = e.sumSq[c]! / e.count;
+    const count = Math.fround(e.count);
+    for (let c = 0; c < out.length; c++) out[c] = Math.fround(e.sumSq[c]!) / count;
     return out;
   }
 

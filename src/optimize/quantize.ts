@@ -41,6 +41,8 @@ export interface QuantizeOptions {
   readonly threads?: number;
   /** Calibrate on a text (importance-weighted quantization, plus AWQ scaling for 4-bit types). */
   readonly calibration?: CalibrationOptions;
+  /** Reuse a calibration computed earlier (calibrate.ts), e.g. one calibration for several types. */
+  readonly calibrated?: CalibrationResult;
   readonly onTensor?: (done: number, total: number, name: string) => void;
   readonly onWarning?: (message: string) => void;
   /** Progress of calibration: a phase name and a fraction. */
@@ -102,21 +104,8 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
   const file = openModelFile(o.input);
   let pool: QuantPool | undefined;
   try {
-    const meta = file.metadata;
-    const embd = file.weights.get("token_embd.weight");
-    const { config } = resolveModel(meta, embd?.dims[1]);
+    const plans = planFile(file, o);
     const tensors = file.weights.tensors;
-    const plans = planTypes(tensors, {
-      spec: o.spec,
-      nLayers: config.nLayers,
-      nGqa: config.nHeads / config.nKvHeads,
-      arch: config.arch,
-      overrides: o.overrides ?? [],
-      ...(o.outputType === undefined ? {} : { outputType: o.outputType }),
-      ...(o.embeddingType === undefined ? {} : { embeddingType: o.embeddingType }),
-      ...(o.pure === undefined ? {} : { pure: o.pure }),
-      hasImatrix: o.calibration !== undefined,
-    });
     for (const p of plans) if (p.fallback !== undefined) warn(`${p.name}: ${p.fallback}`);
     const requant = plans.filter((p) => p.quantizable && isQuantized(p.from) && p.from !== p.to);
     if (requant.length > 0) {
@@ -125,7 +114,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
     }
 
     const outMeta = outputMetadata(file, o.spec, warn);
-    let calibration: CalibrationResult | undefined;
+    let calibration: CalibrationResult | undefined = o.calibrated;
     let calibSeconds = 0;
     if (o.calibration !== undefined) {
       const tc = performance.now();
@@ -202,6 +191,34 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
   } finally {
     file.weights.close();
     await pool?.close();
+  }
+}
+
+type PlanOptions = Pick<QuantizeOptions, "spec" | "overrides" | "outputType" | "embeddingType" | "pure" | "calibration" | "calibrated">;
+
+/** Every tensor's type for a quantization of `file` (recipe.ts with the model's shape). */
+function planFile(file: ModelFile, o: PlanOptions): TensorPlan[] {
+  const { config } = resolveModel(file.metadata, file.weights.get("token_embd.weight")?.dims[1]);
+  return planTypes(file.weights.tensors, {
+    spec: o.spec,
+    nLayers: config.nLayers,
+    nGqa: config.nHeads / config.nKvHeads,
+    arch: config.arch,
+    overrides: o.overrides ?? [],
+    ...(o.outputType === undefined ? {} : { outputType: o.outputType }),
+    ...(o.embeddingType === undefined ? {} : { embeddingType: o.embeddingType }),
+    ...(o.pure === undefined ? {} : { pure: o.pure }),
+    hasImatrix: o.calibration !== undefined || o.calibrated !== undefined,
+  });
+}
+
+/** The plan quantizeModel would follow for `input` (e.g. to calibrate once with calibrate()). */
+export function planQuantization(input: string, o: PlanOptions): TensorPlan[] {
+  const file = openModelFile(input);
+  try {
+    return planFile(file, o);
+  } finally {
+    file.weights.close();
   }
 }
 
