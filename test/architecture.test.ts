@@ -20,7 +20,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   eval: ["tensor", "kernels", "formats", "tokenizer", "models", "runtime"],
   bench: ["tensor", "kernels", "formats", "tokenizer", "models", "runtime", "scheduler", "server", "eval"],
   optimize: ["tensor", "kernels", "formats", "tokenizer", "models", "runtime", "eval"],
-  train: ["tensor", "kernels", "formats", "tokenizer", "models", "runtime", "eval"],
+  train: ["tensor", "kernels", "formats", "tokenizer", "models", "runtime", "eval", "optimize"],
   profile: ["tensor", "kernels", "formats", "tokenizer", "models", "runtime"],
   cli: ["*"],
 };

@@ -9,13 +9,13 @@ import type { Tokenizer } from "../tokenizer/index.js";
 import { Rng } from "../runtime/sampler.js";
 
 export class TokenData {
-  readonly train: Int32Array;
-  readonly heldOut: Int32Array;
-
-  constructor(tokens: Int32Array, heldOutFraction: number, minTokens: number) {
-    const nHeld = Math.floor(tokens.length * heldOutFraction);
-    this.train = tokens.subarray(0, tokens.length - nHeld);
-    this.heldOut = tokens.subarray(tokens.length - nHeld);
+  constructor(
+    readonly train: Int32Array,
+    readonly heldOut: Int32Array,
+    /** The held-out text itself (for perplexity through the inference engine). */
+    readonly heldOutText: string,
+    minTokens: number,
+  ) {
     if (this.train.length < minTokens) {
       throw new UsageError("the data file is smaller than one batch", {
         expected: `>= ${minTokens} training tokens (batch x (ctx + 1))`,
@@ -25,7 +25,10 @@ export class TokenData {
     }
   }
 
-  /** Tokenize a text file (BOS at the start of the file when the tokenizer adds one). */
+  /**
+   * Tokenize a text file: the last `heldOutFraction` of the text (cut at a line break) is held
+   * out; each part starts with BOS when the tokenizer adds one.
+   */
   static fromFile(path: string, tok: Tokenizer, opts: { heldOutFraction: number; minTokens: number }): TokenData {
     let text: string;
     try {
@@ -34,7 +37,12 @@ export class TokenData {
       throw new FileError(`cannot read the data file ${path}`, { got: e instanceof Error ? e.message : String(e) });
     }
     if (text.trim().length === 0) throw new UsageError("the data file is empty", { got: path });
-    return new TokenData(Int32Array.from(tok.encode(text, { addSpecial: true })), opts.heldOutFraction, opts.minTokens);
+    let cut = Math.floor(text.length * (1 - opts.heldOutFraction));
+    const nl = text.indexOf("\n", cut);
+    if (nl >= 0 && nl < text.length - 1) cut = nl + 1;
+    const heldOutText = text.slice(cut);
+    const enc = (s: string): Int32Array => Int32Array.from(s.length === 0 ? [] : tok.encode(s, { addSpecial: true }));
+    return new TokenData(enc(text.slice(0, cut)), enc(heldOutText), heldOutText, opts.minTokens);
   }
 
   /**
