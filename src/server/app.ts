@@ -14,7 +14,7 @@ import { ChatTemplate } from "./chat-template.js";
 import { runCompletion } from "./completion.js";
 import { HttpError, clientErrorHandler, errorBody, errorHeaders, toHttpError } from "./http-errors.js";
 import type { ServerMetrics } from "./metrics.js";
-import { chatRequest, completionRequest, describeIssue } from "./openai-schema.js";
+import { chatRequest, completionRequest, describeIssue, messageText } from "./openai-schema.js";
 import type { ServingEngine } from "./serving-engine.js";
 
 export interface AppOptions {
@@ -94,6 +94,22 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     return s;
   };
 
+  /**
+   * Text longer than the context times the longest vocabulary entry cannot fit the context: refuse
+   * it before tokenizing (megabytes of text hold the event loop, and so every stream, for a second).
+   */
+  let charCap: number | undefined;
+  const checkChars = (s: ServingEngine, chars: number, param: string): void => {
+    if (charCap === undefined) {
+      let longest = 1;
+      for (let id = 0; id < s.tokenizer.vocabSize; id++) longest = Math.max(longest, s.tokenizer.tokenText(id).length);
+      charCap = longest * s.contextSize;
+    }
+    if (chars > charCap) {
+      throw new HttpError(400, `the prompt (${chars} characters) cannot fit the context (${s.contextSize} tokens)`, "invalid_request_error", param, "context_length_exceeded");
+    }
+  };
+
   const checkModel = (model: string | null | undefined): void => {
     if (model !== null && model !== undefined && model !== "" && model !== opts.modelName) {
       throw new HttpError(404, `model "${model}" not found; this server serves "${opts.modelName}"`, "not_found_error", "model", "model_not_found");
@@ -108,6 +124,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       const body = parse(chatRequest, req.body);
       checkModel(body.model);
       const s = ready();
+      checkChars(s, body.messages.reduce((n, m) => n + messageText(m.content).length, 0), "messages");
       const prompt = chatTemplate(s).tokenize(body.messages);
       const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
       const logprobs = body.logprobs === true ? (body.top_logprobs ?? 0) : undefined;
@@ -118,6 +135,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       checkModel(body.model);
       const s = ready();
       const p = body.prompt;
+      if (typeof p === "string") checkChars(s, p.length, "prompt");
+      else for (const x of p) if (typeof x === "string") checkChars(s, x.length, "prompt");
       const prompts: number[][] =
         typeof p === "string"
           ? [s.tokenizer.encode(p, { addSpecial: true })]

@@ -195,6 +195,8 @@ describe("malformed requests", () => {
       { label: "empty messages", path: "/v1/chat/completions", body: bodyWith("chat", { messages: "[]" }), status: 400 },
       { label: "prompt > ctx", path: "/v1/completions", body: JSON.stringify({ prompt: long }), status: 400 },
       { label: "chat > ctx", path: "/v1/chat/completions", body: JSON.stringify({ messages: [{ role: "user", content: long }] }), status: 400 },
+      { label: "60 KB prompt (refused before tokenizing)", path: "/v1/completions", body: JSON.stringify({ prompt: "a b ".repeat(15000) }), status: 400 },
+      { label: "60 KB of messages", path: "/v1/chat/completions", body: JSON.stringify({ messages: Array.from({ length: 60 }, () => ({ role: "user", content: "a b ".repeat(250) })) }), status: 400 },
       { label: "prompt + max_tokens > ctx", path: "/v1/completions", body: JSON.stringify({ prompt: "Hi", max_tokens: CTX }), status: 400 },
       { label: "chat + max_tokens > ctx", path: "/v1/chat/completions", body: JSON.stringify({ messages: [{ role: "user", content: "Hi" }], max_tokens: CTX - 3 }), status: 400 },
       { label: "unknown model chat", path: "/v1/chat/completions", body: bodyWith("chat", { model: '"gpt-4o"' }), status: 404 },
