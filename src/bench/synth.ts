@@ -5,12 +5,15 @@
  * F32. The tokenizer is either copied from another model's metadata or a synthetic
  * SentencePiece-style vocabulary of the right size (byte tokens plus made-up pieces).
  */
-import { UsageError } from "../errors.js";
-import { writeGguf, type GgufWriterTensor } from "../formats/gguf/index.js";
+import os from "node:os";
+import { UsageError, assert } from "../errors.js";
+import { AtomicFileWriter } from "../formats/file-writer.js";
+import { encodeGgufHeader, writeGguf, type GgufWriterTensor } from "../formats/gguf/index.js";
 import { GgufValueType, Metadata } from "../formats/metadata.js";
 import { GgmlType, ggmlTypeName } from "../tensor/ggml-type.js";
 import { getFormat } from "../tensor/registry.js";
 import { Rng } from "../runtime/sampler.js";
+import { QuantizePool, quantizeRows } from "./quantize-pool.js";
 
 export interface SynthShape {
   readonly arch: "llama" | "qwen2";
@@ -30,6 +33,8 @@ export interface SynthShape {
 }
 
 export const PRESETS: Readonly<Record<string, SynthShape>> = {
+  /** For tests: ~2 M parameters, every row length a multiple of 256 (all block formats fit). */
+  tiny: { arch: "llama", dim: 256, nLayers: 2, nHeads: 8, nKvHeads: 2, ffnDim: 768, vocabSize: 1024, contextLength: 2048, ropeTheta: 10000, rmsEps: 1e-5, tiedEmbeddings: false, qkvBias: false },
   "smollm2-135m": { arch: "llama", dim: 576, nLayers: 30, nHeads: 9, nKvHeads: 3, ffnDim: 1536, vocabSize: 49152, contextLength: 8192, ropeTheta: 100000, rmsEps: 1e-5, tiedEmbeddings: true, qkvBias: false },
   "qwen2.5-0.5b": { arch: "qwen2", dim: 896, nLayers: 24, nHeads: 14, nKvHeads: 2, ffnDim: 4864, vocabSize: 151936, contextLength: 32768, ropeTheta: 1000000, rmsEps: 1e-6, tiedEmbeddings: true, qkvBias: true },
   "tinyllama-1.1b": { arch: "llama", dim: 2048, nLayers: 22, nHeads: 32, nKvHeads: 4, ffnDim: 5632, vocabSize: 32000, contextLength: 2048, ropeTheta: 10000, rmsEps: 1e-5, tiedEmbeddings: false, qkvBias: false },
@@ -46,6 +51,22 @@ export function getPreset(name: string): SynthShape {
     throw new UsageError(`unknown preset "${name}"`, { expected: Object.keys(PRESETS).join(", "), got: name });
   }
   return p;
+}
+
+/** Weight types `synth` writes (the ones our kernels compute directly). */
+export const SYNTH_TYPES: Readonly<Record<string, GgmlType>> = {
+  f32: GgmlType.F32,
+  f16: GgmlType.F16,
+  q8_0: GgmlType.Q8_0,
+  q4_0: GgmlType.Q4_0,
+  q4_k: GgmlType.Q4_K,
+  q6_k: GgmlType.Q6_K,
+};
+
+export function parseSynthType(name: string): GgmlType {
+  const t = SYNTH_TYPES[name.toLowerCase()];
+  if (t === undefined) throw new UsageError(`unknown weight type "${name}"`, { expected: Object.keys(SYNTH_TYPES).join(", "), got: name });
+  return t;
 }
 
 /** llama.cpp's fallback when a row length is not a multiple of the type's block (llama-quant.cpp). */
@@ -71,7 +92,15 @@ export interface SynthOptions {
   readonly name?: string;
   /** Copy `tokenizer.*` keys from this metadata (its vocabulary size wins) instead of a synthetic vocabulary. */
   readonly tokenizerFrom?: Metadata;
+  /** `done` and `total` count weight values (not bytes); `tensor` is the tensor being written. */
   readonly onProgress?: (done: number, total: number, tensor: string) => void;
+}
+
+export interface SynthResult {
+  readonly fileSize: number;
+  readonly parameters: number;
+  /** Tensor count per type name ("q4_k": 154, "f32": 45). */
+  readonly types: Record<string, number>;
 }
 
 interface PlannedTensor {
@@ -82,8 +111,23 @@ interface PlannedTensor {
   readonly values?: Float32Array;
 }
 
-/** Write a random-weight GGUF; returns the tensors' types. */
-export function synthesize(o: SynthOptions): { fileSize: number; types: Record<string, number> } {
+interface TypedTensor extends PlannedTensor {
+  readonly type: GgmlType;
+  /** Seed of this tensor's random stream. */
+  readonly seed: number;
+  readonly cols: number;
+  readonly rows: number;
+  readonly rowBytes: number;
+}
+
+interface SynthPlan {
+  readonly meta: Metadata;
+  readonly tensors: readonly TypedTensor[];
+  readonly types: Record<string, number>;
+  readonly parameters: number;
+}
+
+function planSynth(o: SynthOptions): SynthPlan {
   const s = o.shape;
   const meta = new Metadata(o.out);
   const vocab = o.tokenizerFrom ? copyTokenizer(o.tokenizerFrom, meta) : synthVocab(s.vocabSize, meta);
@@ -136,43 +180,134 @@ export function synthesize(o: SynthOptions): { fileSize: number; types: Record<s
   if (!s.tiedEmbeddings) plan.push({ name: "output.weight", dims: [D, vocab], std: 8 / Math.sqrt(D) });
 
   const types: Record<string, number> = {};
-  const tensors: GgufWriterTensor[] = plan.map((p, index) => {
+  let parameters = 0;
+  const tensors = plan.map((p, index): TypedTensor => {
     const is2d = p.dims.length === 2 && !p.name.endsWith(".bias");
     const type = is2d ? fallbackType(o.type, p.dims[0]) : GgmlType.F32;
     const key = ggmlTypeName(type);
     types[key] = (types[key] ?? 0) + 1;
-    return {
-      name: p.name,
-      type,
-      dims: p.dims,
-      data: (write: (chunk: Uint8Array) => void) => {
-        writeRandomTensor(p, type, (o.seed * 1000003 + index) >>> 0, write);
-        o.onProgress?.(index + 1, plan.length, p.name);
-      },
-    };
+    const cols = p.dims[0];
+    const rows = p.dims.length === 2 ? p.dims[1] : 1;
+    parameters += cols * rows;
+    const fmt = getFormat(type);
+    if (fmt.quantizeRowRef === undefined) throw new UsageError(`cannot write ${fmt.name} tensors`);
+    return { ...p, type, seed: (o.seed * 1000003 + index) >>> 0, cols, rows, rowBytes: (cols / fmt.blockSize) * fmt.typeSize };
   });
-  const r = writeGguf(o.out, meta, tensors);
-  return { fileSize: r.fileSize, types };
+  return { meta, tensors, types, parameters };
 }
 
-function writeRandomTensor(p: PlannedTensor, type: GgmlType, seed: number, write: (chunk: Uint8Array) => void): void {
-  const fmt = getFormat(type);
-  const cols = p.dims[0];
-  const rows = p.dims.length === 2 ? p.dims[1] : 1;
-  const rowBytes = (cols / fmt.blockSize) * fmt.typeSize;
+/**
+ * One tensor's values in chunks of whole rows (~4 MiB of f32 each): the tensor's random stream
+ * in order, so the values do not depend on how the chunks are processed. `reuse` recycles one
+ * buffer (the caller must consume each chunk before asking for the next).
+ */
+function* valueChunks(t: TypedTensor, reuse: boolean): Generator<{ values: Float32Array; rows: number; last: boolean }> {
+  const { cols, rows } = t;
   const rowsPerChunk = Math.max(1, Math.floor((4 << 20) / (cols * 4)));
-  const rng = new Rng(seed);
-  const a = p.std * Math.sqrt(3); // uniform(-a, a) has standard deviation std
-  const src = new Float32Array(rowsPerChunk * cols);
-  const out = new Uint8Array(rowsPerChunk * rowBytes);
-  const quantize = fmt.quantizeRowRef;
-  if (quantize === undefined) throw new UsageError(`cannot write ${fmt.name} tensors`);
+  const rng = new Rng(t.seed);
+  const a = t.std * Math.sqrt(3); // uniform(-a, a) has standard deviation std
+  let buf = reuse ? new Float32Array(Math.min(rowsPerChunk, rows) * cols) : undefined;
   for (let r = 0; r < rows; r += rowsPerChunk) {
     const n = Math.min(rowsPerChunk, rows - r);
-    for (let i = 0; i < n * cols; i++) src[i] = p.values ? p.values[i]! : p.std === 0 ? 1 : (2 * rng.next() - 1) * a;
-    for (let i = 0; i < n; i++) quantize(src.subarray(i * cols, (i + 1) * cols), out.subarray(i * rowBytes, (i + 1) * rowBytes), cols);
-    write(out.subarray(0, n * rowBytes));
+    const src = buf !== undefined ? buf.subarray(0, n * cols) : new Float32Array(n * cols);
+    if (t.values !== undefined) src.set(t.values.subarray(r * cols, (r + n) * cols));
+    else if (t.std === 0) src.fill(1);
+    else for (let i = 0; i < n * cols; i++) src[i] = (2 * rng.next() - 1) * a;
+    yield { values: src, rows: n, last: r + n >= rows };
+    if (!reuse) buf = undefined;
   }
+}
+
+/**
+ * Write a random-weight GGUF on this thread (slow for K-quants: ~3 M values/s). Same bytes as
+ * `synthesizeParallel` for the same options.
+ */
+export function synthesize(o: SynthOptions): SynthResult {
+  const plan = planSynth(o);
+  const total = plan.parameters;
+  let done = 0;
+  const tensors: GgufWriterTensor[] = plan.tensors.map((t) => ({
+    name: t.name,
+    type: t.type,
+    dims: t.dims,
+    data: (write: (chunk: Uint8Array) => void) => {
+      const out = new Uint8Array(Math.max(1, Math.floor((4 << 20) / (t.cols * 4))) * t.rowBytes);
+      for (const c of valueChunks(t, true)) {
+        write(quantizeRows(t.type, c.values, c.rows, t.cols, out));
+        done += c.rows * t.cols;
+        o.onProgress?.(done, total, t.name);
+      }
+    },
+  }));
+  const r = writeGguf(o.out, plan.meta, tensors);
+  return { fileSize: r.fileSize, parameters: plan.parameters, types: plan.types };
+}
+
+/**
+ * Write a random-weight GGUF, quantizing on `threads` worker threads (default: the cores) while
+ * this thread draws the random values and writes the file in order. The bytes depend only on the
+ * options, not on the thread count.
+ */
+export async function synthesizeParallel(o: SynthOptions & { readonly threads?: number }): Promise<SynthResult> {
+  const threads = o.threads ?? os.availableParallelism();
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
+    throw new UsageError("invalid thread count", { expected: "an integer in [1, 256]", got: String(threads) });
+  }
+  const plan = planSynth(o);
+  const header = encodeGgufHeader(plan.meta, plan.tensors);
+  const total = plan.parameters;
+  const out = AtomicFileWriter.create(o.out);
+  const pool = new QuantizePool(threads);
+  try {
+    out.write(header.bytes);
+    interface Piece {
+      readonly bytes: Promise<Uint8Array>;
+      readonly values: number;
+      readonly tensor: number;
+      readonly last: boolean;
+    }
+    const queue: Piece[] = [];
+    // NOTE: enough chunks in flight to keep every worker busy while the writer waits for the
+    // oldest one; each holds ~4 MiB of f32 values plus its quantized bytes.
+    const maxInFlight = 2 * threads + 2;
+    let done = 0;
+    const drainOne = async (): Promise<void> => {
+      const p = queue.shift()!;
+      const t = plan.tensors[p.tensor]!;
+      out.write(await p.bytes);
+      done += p.values;
+      o.onProgress?.(done, total, t.name);
+      if (p.last) {
+        const i = p.tensor;
+        const expectedEnd = header.dataOffset + header.offsets[i]! + header.nbytes[i]!;
+        assert(out.written === expectedEnd, () => `synth: tensor ${t.name} ends at ${out.written}, expected ${expectedEnd}`);
+        const padded = i + 1 < plan.tensors.length ? header.dataOffset + header.offsets[i + 1]! : header.fileSize;
+        out.zeros(padded - expectedEnd);
+      }
+    };
+    for (let i = 0; i < plan.tensors.length; i++) {
+      const t = plan.tensors[i]!;
+      // F32 tensors are a copy: no worker needed.
+      for (const c of valueChunks(t, false)) {
+        const bytes =
+          t.type === GgmlType.F32
+            ? Promise.resolve(new Uint8Array(c.values.buffer, c.values.byteOffset, c.values.byteLength))
+            : pool.quantize(t.type, c.values, c.rows, t.cols);
+        bytes.catch(() => undefined); // awaited in order below; a failure surfaces there
+        queue.push({ bytes, values: c.rows * t.cols, tensor: i, last: c.last });
+        while (queue.length >= maxInFlight) await drainOne();
+      }
+    }
+    while (queue.length > 0) await drainOne();
+    assert(out.written === header.fileSize, "synth: file size");
+    out.commit();
+  } catch (e) {
+    out.abort();
+    throw e;
+  } finally {
+    await pool.close();
+  }
+  return { fileSize: header.fileSize, parameters: plan.parameters, types: plan.types };
 }
 
 /** convert_hf_to_gguf.py's LlamaModel rope factors for "llama3" scaling. */

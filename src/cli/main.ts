@@ -1,9 +1,12 @@
 import { Command, CommanderError } from "commander";
 import { EXIT_USER, runCommand } from "./common.js";
+import { registerBench } from "./commands/bench.js";
 import { registerEval } from "./commands/eval.js";
 import { registerGenerate } from "./commands/generate.js";
 import { registerInfo } from "./commands/info.js";
 import { registerQuantize } from "./commands/quantize.js";
+import { registerSynth } from "./commands/synth.js";
+import { registerSysinfo } from "./commands/sysinfo.js";
 import { registerTokenize } from "./commands/tokenize.js";
 import { registerServe } from "./commands/serve.js";
 import { registerBatch } from "./commands/batch.js";
@@ -20,6 +23,9 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerQuantize(program);
   registerEval(program);
+  registerSynth(program);
+  registerSysinfo(program);
+  registerBench(program);
   registerServe(program);
   registerBatch(program);
   return program;
