@@ -41,8 +41,11 @@ export function registerBenchServe(bench: Command): void {
     .option("--json", "print one JSON object on stdout")
     // NOTE: main() makes top-level commands throw instead of exiting; a subcommand needs it too
     .exitOverride()
-    .action((o: BenchServeCliOptions) =>
+    // NOTE: `bench <model>` has a --json of its own, and commander lets the parent take its options
+    // after the subcommand name: read the merged options.
+    .action((_own: BenchServeCliOptions, cmd: Command) =>
       runCommand(async () => {
+        const o = cmd.optsWithGlobals<BenchServeCliOptions>();
         if (!(WORKLOADS as readonly string[]).includes(o.workload)) {
           throw new UsageError("invalid --workload", { expected: WORKLOADS.join(", "), got: o.workload });
         }
