@@ -10,6 +10,7 @@ import { registerSysinfo } from "./commands/sysinfo.js";
 import { registerTokenize } from "./commands/tokenize.js";
 import { registerServe } from "./commands/serve.js";
 import { registerBatch } from "./commands/batch.js";
+import { registerTrain } from "./commands/train.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -23,11 +24,12 @@ export function buildProgram(): Command {
   registerInfo(program);
   registerQuantize(program);
   registerEval(program);
+  registerServe(program);
+  registerBatch(program);
   registerSynth(program);
   registerSysinfo(program);
   registerBench(program);
-  registerServe(program);
-  registerBatch(program);
+  registerTrain(program);
   return program;
 }
 
