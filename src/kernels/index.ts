@@ -7,6 +7,7 @@ import { instantiateKernels } from "./wasm-kernels.js";
 
 export type { KernelSet } from "./kernel-set.js";
 export { COMPUTED_TYPES, activationRowBytes, computedBlockSize } from "./kernel-set.js";
+export { PACK_ROWS, packRows, packedBytes, packedGroupBytes, unpackRow } from "./packing.js";
 export { KERNEL_RESERVED_BYTES, instantiateKernels, loadKernelModule } from "./wasm-kernels.js";
 export type { KernelModule, RelaxedMode } from "./wasm-kernels.js";
 export { createRefKernels, matmulMagnitude, refAttention } from "./ref-kernels.js";

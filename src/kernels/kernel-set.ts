@@ -13,7 +13,8 @@ import { GgmlType } from "../tensor/ggml-type.js";
  * Layouts (row-major, f32 unless said otherwise):
  * - activations X: [T][k]; matmul outputs Y: [T][ldy] (a lane writes its own columns, y already
  *   points at its first column).
- * - weights W: [rows][k] in GGUF block layout of `type` (rows contiguous, each row k/blockSize blocks).
+ * - weights W: `rows` rows of k elements of `type` in the packed layout of src/kernels/packing.ts
+ *   (groups of 4 rows interleaved, packedBytes(type, rows, k) bytes; W points at the first group).
  * - KV cache of one layer: [block][nKvHeads][blockSize][headDim] f32, located through a block table
  *   (i32 block ids, one per `blockSize` positions).
  */
@@ -64,6 +65,12 @@ export interface KernelSet {
     scale: number,
     scratch: number,
   ): void;
+
+  /**
+   * Memory-read probe for bandwidth measurements: the XOR of the `bytes` bytes at `ptr` taken as
+   * little-endian i32 words (a last partial word padded with zero bytes), as a signed i32.
+   */
+  readBytes(ptr: number, bytes: number): number;
 
   /** out[i] = silu(gate[i]) * up[i], i < n (out may alias either input). */
   swiglu(gate: number, up: number, out: number, n: number): void;

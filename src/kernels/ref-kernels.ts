@@ -9,9 +9,18 @@
  * - rmsnorm, rope, add, addBias: ggml's f32 expressions, each operation rounded to f32.
  * - attention, swiglu: in f64 (Math.exp), rounded to f32 at the end: closer to exact than ggml.
  *
+ * Weights are in the packed layout (src/kernels/packing.ts): each row is unpacked back to its
+ * GGUF bytes (`unpackRow`) before the src/tensor routines see it.
+ *
  * Alignment: f32 arrays must be 4-byte aligned, the block data of quantized types may sit at any
  * byte offset. Inputs are copied before outputs are written, so any aliasing is fine.
  */
+
+/** Row r of the packed weights at w (rows x k of `type`) as GGUF bytes (a fresh copy). */
+function weightRow(u8: Uint8Array, type: GgmlType, w: number, rows: number, k: number, r: number, dst: Uint8Array): Uint8Array {
+  unpackRow(type, u8.subarray(w, w + packedBytes(type, rows, k)), r, k, dst);
+  return dst;
+}
 
 import { assert, InternalError } from "../errors.js";
 import { getFormat } from "../tensor/registry.js";
@@ -20,6 +29,7 @@ import { GgmlType } from "../tensor/ggml-type.js";
 import { rowBytes } from "../tensor/format.js";
 import { activationRowBytes, computedBlockSize, type KernelSet } from "./kernel-set.js";
 import { minK4, scaleK4 } from "../tensor/quant-math.js";
+import { packedBytes, unpackRow } from "./packing.js";
 
 const fr = Math.fround;
 
@@ -90,6 +100,8 @@ export function createRefKernels(memory: WebAssembly.Memory): KernelSet {
       const wb = rowBytes(f, k);
       const xb = activationRowBytes(type, k);
       const out = new Float32Array(rows * T);
+      const wrows: Uint8Array[] = [];
+      for (let r = 0; r < rows; r++) wrows.push(weightRow(v.u8, type, w, rows, k, r, new Uint8Array(wb)));
       for (let t = 0; t < T; t++) {
         let xrow = v.u8.subarray(xq + t * xb, xq + (t + 1) * xb);
         if (type === GgmlType.F16) {
@@ -100,9 +112,16 @@ export function createRefKernels(memory: WebAssembly.Memory): KernelSet {
         } else {
           xrow = xrow.slice();
         }
-        for (let r = 0; r < rows; r++) out[t * rows + r] = dot(k, v.u8.subarray(w + r * wb, w + (r + 1) * wb), xrow);
+        for (let r = 0; r < rows; r++) out[t * rows + r] = dot(k, wrows[r], xrow);
       }
       for (let t = 0; t < T; t++) v.f32.set(out.subarray(t * rows, (t + 1) * rows), v.fi(y + t * ldy * 4, "y"));
+    },
+
+    readBytes(ptr, bytes) {
+      const u8 = new Uint8Array(memory.buffer, ptr, bytes);
+      let r = 0;
+      for (let i = 0; i < bytes; i++) r ^= u8[i] << (8 * (i & 3));
+      return r | 0;
     },
 
     rmsnorm(x, w, out, n, T, eps) {
@@ -241,7 +260,7 @@ export function refAttention(
 }
 
 /**
- * For each output of matmul(type, ...): sum_i |w_i| |x_i| over the dequantized weight and
+ * For each output of matmul(type, ...) (packed weights at w): sum_i |w_i| |x_i| over the dequantized weight and
  * activation rows (f64), with Q4_K's |w_i| taken as |d sc q| + |dmin m| (the two terms the
  * integer kernels accumulate separately). The f32 rounding error of any of our matmul kernels is
  * a small multiple of eps_f32 times this. Returns [T][rows].
@@ -270,8 +289,9 @@ export function matmulMagnitude(
   }
   const res = new Float64Array(T * rows);
   const wr = new Float32Array(k);
+  const row = new Uint8Array(wb);
   for (let r = 0; r < rows; r++) {
-    const src = v.u8.subarray(w + r * wb, w + (r + 1) * wb);
+    const src = weightRow(v.u8, type, w, rows, k, r, row);
     if (type === GgmlType.Q4_K) q4kAbsRow(src, wr, k);
     else {
       f.dequantizeRow(src, wr, k);

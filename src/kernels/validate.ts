@@ -193,6 +193,15 @@ export function validatingKernels(
       );
     },
 
+    readBytes(ptr, bytes) {
+      const got = fast.readBytes(ptr, bytes);
+      const want = ref.readBytes(ptr, bytes);
+      if (got !== want) {
+        throw new InternalError(`kernel check failed: ${fast.name}.readBytes(${ptr}, ${bytes}) = ${got}, ${ref.name} says ${want}`);
+      }
+      return got;
+    },
+
     rmsnorm(x, w, out, n, T, eps) {
       run(
         {

@@ -8,8 +8,11 @@
  *   own instance over its own shared memory.
  *
  * Memory contract: the module imports `env.memory` (shared, maximum <= 65536 pages) and only
- * touches the pointers it is given, plus nothing of its own below `KERNEL_RESERVED_BYTES` (it has
- * no static data today; the reserve leaves room for tables). Callers allocate above it.
+ * touches the pointers it is given, plus its own region below `KERNEL_RESERVED_BYTES`: a small
+ * constant table (static data, rewritten with the same bytes by every instantiation), then
+ * temporaries and the matmul scratch (converted activations, weight panels) up to
+ * KERNEL_RESERVED_BYTES. Callers allocate above it. NOTE: the scratch is per memory, so the
+ * kernels of one memory must not run concurrently (one lane = one thread = one memory).
  */
 
 import { readFile } from "node:fs/promises";
@@ -18,8 +21,8 @@ import { FileError, InternalError, UnsupportedError, UsageError, assert } from "
 import { GgmlType } from "../tensor/ggml-type.js";
 import { computedBlockSize, type KernelSet } from "./kernel-set.js";
 
-/** Bytes at the start of every lane memory reserved for the kernel module (1 MiB). */
-export const KERNEL_RESERVED_BYTES = 1 << 20;
+/** Bytes at the start of every lane memory reserved for the kernel module (4 MiB: mostly matmul scratch). */
+export const KERNEL_RESERVED_BYTES = 4 << 20;
 
 export type RelaxedMode = "auto" | "on" | "off";
 
@@ -129,12 +132,15 @@ interface KernelExports {
   add(a: number, b: number, out: number, n: number): void;
   addBias(x: number, bias: number, n: number, T: number, rowStride: number): void;
   copyBytes(src: number, dst: number, n: number): void;
+  readBytes(p: number, n: number): number;
+  tmpBase(): number;
+  scratchEnd(): number;
 }
 
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
   "heapBase", "isRelaxed", "quantizeF16", "quantizeQ8_0", "quantizeQ8_K", "matmulF32", "matmulF16",
   "matmulQ8_0", "matmulQ4_0", "matmulQ4_K", "matmulQ6_K", "rmsnorm", "rope", "attention", "swiglu",
-  "add", "addBias", "copyBytes",
+  "add", "addBias", "copyBytes", "readBytes", "tmpBase", "scratchEnd",
 ];
 
 function checkExports(e: WebAssembly.Exports): KernelExports {
@@ -152,9 +158,10 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   const e = checkExports(instance.exports);
   const heapBase = e.heapBase() >>> 0;
+  const tmpBase = e.tmpBase() >>> 0;
   assert(
-    heapBase <= KERNEL_RESERVED_BYTES,
-    () => `kernel module static data ends at ${heapBase}, above KERNEL_RESERVED_BYTES=${KERNEL_RESERVED_BYTES}`,
+    heapBase <= tmpBase && e.scratchEnd() >>> 0 === KERNEL_RESERVED_BYTES,
+    () => `kernel module layout: static data ends at ${heapBase}, temporaries at ${tmpBase}, scratch ends at ${e.scratchEnd()} (KERNEL_RESERVED_BYTES=${KERNEL_RESERVED_BYTES})`,
   );
   const relaxed = e.isRelaxed() === 1;
 
@@ -209,6 +216,10 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
 
     rmsnorm(x, w, out, n, T, eps) {
       e.rmsnorm(x, w, out, n, T, eps);
+    },
+
+    readBytes(ptr, bytes) {
+      return e.readBytes(ptr, bytes) | 0;
     },
 
     rope(x, cosSin, T, nHeads, headDim, nRot, rowStride, neox) {

@@ -6,10 +6,12 @@
  *
  * Tolerances (stated per kernel below):
  * - quantizeActivations: byte-identical to src/tensor (quantizeRowRef; f32 -> f16 -> f32 for F16).
- * - matmul: |y - oracle| <= 1e-5 * sum_i |w_i x_i| (matmulMagnitude; Q4_K counts |d sc q| and
- *   |dmin m| separately), oracle = dequantize both rows, dot in f64. This also checks the ref
+ * - matmul (weights packed with src/kernels/packing.ts, as the runtime stores them):
+ *   |y - oracle| <= 1e-5 * sum_i |w_i x_i| (matmulMagnitude; Q4_K counts |d sc q| and
+ *   |dmin m| separately), oracle = dequantize both GGUF rows, dot in f64. This also checks the ref
  *   (the oracle of every other test) against an independent computation. Integer kernels have
  *   exact integer sums, so only the final f32 scaling and accumulation order differ.
+ * - readBytes: the XOR of little-endian words, computed here.
  * - rmsnorm: 4e-6 relative to the ref (f64 sum order), 1e-5 relative to an f64 formula.
  * - rope, add, addBias: bit-identical (same f32 operations), untouched elements unchanged.
  * - attention: 1e-5 * sum_j p_j |v_j| against an f64 oracle over a contiguous copy of K/V.
@@ -18,7 +20,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { COMPUTED_TYPES, activationRowBytes, matmulMagnitude } from "../../src/kernels/index.js";
+import { COMPUTED_TYPES, activationRowBytes, matmulMagnitude, packRows, packedBytes } from "../../src/kernels/index.js";
 import { GgmlType, ggmlTypeName } from "../../src/tensor/ggml-type.js";
 import { getFormat } from "../../src/tensor/registry.js";
 import { rowBytes } from "../../src/tensor/format.js";
@@ -103,15 +105,29 @@ function kValues(type: GgmlType): number[] {
   return [0, 1, 7, 13, 32, 64, 100, 256, 512, 768];
 }
 
+// rows x tokens: decode (T < 4, GEMV paths) and prefill (T >= 4, GEMM paths) with partial
+// groups of 4 rows and partial token tiles
 const SHAPES: readonly [rows: number, T: number][] = [
   [1, 1],
   [3, 2],
+  [5, 3],
   [17, 5],
   [33, 16],
   [255, 1],
-  [255, 5],
+  [255, 37],
   [4, 3],
+  [5, 100],
+  [17, 37],
 ];
+
+/** GGUF rows packed into the arena (misaligned by `misalign`): returns the pointer. */
+function putPacked(type: GgmlType, wBytes: Uint8Array, rows: number, k: number, misalign: number): number {
+  const packed = new Uint8Array(packedBytes(type, rows, k));
+  packRows(type, wBytes, rows, k, packed);
+  const w = arena.alloc(packed.length, misalign);
+  arena.writeBytes(w, packed);
+  return w;
+}
 
 // ------------------------------------------------------------------------------------- suites
 
@@ -128,8 +144,21 @@ for (const impl of impls) {
     }
 
     it("matmul over several token passes (T above the kernel's token block) matches too", () => {
-      // the kernels process ~256 KiB of activation rows per pass over the weights
-      for (const type of [GgmlType.F32, GgmlType.F16, GgmlType.Q8_0, GgmlType.Q4_K]) matmulCases(impl, type, [[8192, 9, 37]]);
+      // the kernels process ~1 MiB of activation rows per pass over the weights
+      for (const type of [GgmlType.F32, GgmlType.F16]) matmulCases(impl, type, [[32768, 9, 37]]);
+      for (const type of [GgmlType.Q8_0, GgmlType.Q4_0]) matmulCases(impl, type, [[16384, 9, 70]]);
+      for (const type of [GgmlType.Q4_K, GgmlType.Q6_K]) matmulCases(impl, type, [[16384, 5, 70]]);
+    });
+
+    it("matmul with T = 1, 2, 3 (decode) and 4, 7, 8, 9 (smallest GEMM tiles) on every type", () => {
+      for (const type of COMPUTED_TYPES) {
+        const k = getFormat(type).blockSize === 256 ? 512 : getFormat(type).blockSize === 32 ? 96 : 21;
+        matmulCases(impl, type, [1, 2, 3, 4, 7, 8, 9].map((T): [number, number, number] => [k, 6, T]));
+      }
+    });
+
+    it("readBytes is the XOR of the little-endian words (any length, any alignment)", () => {
+      readBytesCases(impl);
     });
 
     it("matmul f16 with inf/NaN/large/subnormal weights propagates like the f64 oracle", () => {
@@ -252,8 +281,7 @@ function matmulCases(impl: Impl, type: GgmlType, cases?: readonly [k: number, ro
       const r = rng(seed);
       const mode = seed % 2 === 0 ? "quantized" : "random";
       const wBytes = makeWeights(type, rows, k, seed, mode);
-      const w = arena.alloc(wBytes.length, type === GgmlType.F32 ? 4 : 3);
-      arena.writeBytes(w, wBytes);
+      const w = putPacked(type, wBytes, rows, k, seed % 3 === 0 ? 0 : type === GgmlType.F32 ? 4 : 2);
       const x = arena.f32(gaussian(r, T * k), 4);
       const xb = activationRowBytes(type, k);
       const xq = arena.alloc(T * xb, type === GgmlType.F32 || type === GgmlType.F16 ? 8 : 5);
@@ -332,8 +360,7 @@ function f16SpecialCases(impl: Impl): void {
     for (let i = 0; i < k; i++) wf[4 * k + i] = (i % 5) * 2 ** -24; // row 4: f16 subnormals
     const wb = new Uint8Array(2 * rows * k);
     f32ToF16Row(wf, wb, rows * k);
-    const w = arena.alloc(wb.length, 2);
-    arena.writeBytes(w, wb);
+    const w = putPacked(GgmlType.F16, wb, rows, k, 2);
     const x = arena.f32(gaussian(r, T * k), 4);
     const xq = arena.alloc(4 * T * k, 8);
     ref.kernels.quantizeActivations(GgmlType.F16, x, xq, k, T);
@@ -359,6 +386,25 @@ function f16SpecialCases(impl: Impl): void {
         else if (!Number.isFinite(e)) assert.equal(v, e, label);
         else assert.ok(Math.abs(v - e) <= 1e-5 * m + 1e-30, label);
       }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------- readBytes
+
+function readBytesCases(impl: Impl): void {
+  const r = rng(17);
+  arena.reset();
+  const n = 70000;
+  const p = arena.alloc(n + 64, 0);
+  const data = new Uint8Array(n + 64);
+  for (let i = 0; i < data.length; i++) data[i] = Math.floor(r() * 256);
+  arena.writeBytes(p, data);
+  for (const off of [0, 1, 3, 16]) {
+    for (const len of [0, 1, 2, 3, 4, 5, 7, 127, 128, 129, 255, 1000, 4099, 65536 + 13]) {
+      let want = 0;
+      for (let i = 0; i < len; i++) want ^= at(data, off + i) << (8 * (i % 4));
+      assert.equal(impl.kernels.readBytes(p + off, len), want | 0, `${impl.name} readBytes(+${off}, ${len})`);
     }
   }
 }

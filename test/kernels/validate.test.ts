@@ -9,6 +9,8 @@ import {
   createRefKernels,
   instantiateKernels,
   loadKernelModule,
+  packRows,
+  packedBytes,
   validatingKernels,
   type KernelSet,
 } from "../../src/kernels/index.js";
@@ -33,8 +35,10 @@ function q4Problem(rows: number, k: number, T: number) {
   const q = f.quantizeRowRef;
   assert.ok(q !== undefined);
   for (let i = 0; i < rows; i++) q(gaussian(r, k), wb.subarray(i * rb, (i + 1) * rb), k);
-  const w = arena.alloc(wb.length, 1);
-  arena.writeBytes(w, wb);
+  const packed = new Uint8Array(packedBytes(GgmlType.Q4_0, rows, k));
+  packRows(GgmlType.Q4_0, wb, rows, k, packed);
+  const w = arena.alloc(packed.length, 1);
+  arena.writeBytes(w, packed);
   const x = arena.f32(gaussian(r, T * k));
   const xq = arena.alloc(T * activationRowBytes(GgmlType.Q4_0, k), 3);
   ref.quantizeActivations(GgmlType.Q4_0, x, xq, k, T);

@@ -152,13 +152,33 @@ export function f32ToF16Bits(x: f32): u32 {
   return v128.or(r, sign);
 }
 
+// Kernel scratch: [SCRATCH, SCRATCH_END) of every lane memory (inside KERNEL_RESERVED_BYTES,
+// src/kernels/wasm-kernels.ts), above the static data. A matmul uses it for its converted
+// activations and weight panels; nothing survives a call. NOTE: one memory, one thread: the
+// kernels of a lane never run concurrently, so one scratch area per memory suffices.
+export const SCRATCH: usize = 65536;
+export const SCRATCH_END: usize = 4 << 20;
+/** 256 bytes of small temporaries (vectors spilled on purpose) below the scratch. */
+export const TMP: usize = SCRATCH - 256;
+
+/** Round up to a multiple of 64 bytes (a cache line). */
+@inline export function align64(n: usize): usize {
+  return (n + 63) & ~<usize>63;
+}
+
 /**
- * Tokens per pass of a matmul (even, >= 2): as many activation rows as fit in ~256 KiB (L2), so
- * that for long prompts the activations are re-read from cache while each group of 4 weight
- * rows streams once per pass (T / tokenBlock passes over the weights in all).
+ * Transpose a 4x4 block of 32-bit lanes: rows a, b, c, d -> stores column i (a[i], b[i],
+ * c[i], d[i]) at p + 16 i.
  */
-@inline export function tokenBlock(xRowBytes: usize): i32 {
-  return max(2, <i32>min(<usize>4096, <usize>262144 / max(xRowBytes, 1)) & ~1);
+@inline export function transpose4Store(p: usize, a: v128, b: v128, c: v128, d: v128): void {
+  const ab0 = v128.shuffle<i32>(a, b, 0, 4, 1, 5);
+  const ab1 = v128.shuffle<i32>(a, b, 2, 6, 3, 7);
+  const cd0 = v128.shuffle<i32>(c, d, 0, 4, 1, 5);
+  const cd1 = v128.shuffle<i32>(c, d, 2, 6, 3, 7);
+  v128.store(p, v128.shuffle<i64>(ab0, cd0, 0, 2));
+  v128.store(p, v128.shuffle<i64>(ab0, cd0, 1, 3), 16);
+  v128.store(p, v128.shuffle<i64>(ab1, cd1, 0, 2), 32);
+  v128.store(p, v128.shuffle<i64>(ab1, cd1, 1, 3), 48);
 }
 
 /** Stores lanes 0..n-1 (n in 1..4) of an f32x4 at p. */

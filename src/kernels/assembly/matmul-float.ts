@@ -1,136 +1,46 @@
-// matmul for F32 and F16 weights against f32 activations (F16: activations already rounded to
-// f16 precision, stored as f32). y[t*ldy + r] = dot(W[r, :], X[t, :]).
+// matmul for F32 and F16 weights (packed, src/kernels/packing.ts) against f32 activations (F16:
+// activations already rounded to f16 precision, stored as f32). y[t*ldy + r] = dot(W[r, :], X[t, :]).
 //
-// Shapes: W [rows][k] (f32: 4k bytes per row, f16: 2k), X [T][k] f32, Y [T][ldy] f32.
-// Tiles: 4 rows x 2 tokens (8 accumulators) while two tokens remain, 4 rows x 1 token for the
-// last (the decode case: 4 weight rows streamed together, 2 vectors per row in flight).
-// A partial group of rows (rows % 4) repeats its last row in the unused slots and stores only
-// the valid lanes, so there is no separate remainder kernel.
-// Summation order: per-lane partial sums over k (stride 4 or 8), then a lane tree; k % 4
-// elements are added in scalar after the vector part.
+// Packed groups of 4 rows: F32 [k][4] f32 (16 B per element), F16 [k][4] f16 (8 B per element,
+// group padded to a multiple of 16 B). One 16-byte load gives the 4 rows' element i (F32) or
+// elements i, i+1 (F16), multiplied by a splat of x[i]: the 4 lanes of the accumulators are the
+// 4 rows, so there are no horizontal sums.
+//
+// T < 4 (decode): per group, per token, a GEMV streaming the group once (later tokens of the
+// same group read it from L1). T >= 4 (prefill): tokens in passes of up to ~1 MiB of activations,
+// transposed into tiles of 4 tokens ([k][4] f32); per two groups an 8-row x 4-token register
+// tile (8 accumulators, per element 2 weight loads, 4 splat loads, 8 multiply-adds). F16 groups
+// are converted to f32 panels once per pass and then run the F32 micro-kernel.
+//
+// Summation order: GEMV: 4 (F32) or 4 (F16) interleaved partial sums over k, added at the end;
+// GEMM: one sum per (row, token) in k order.
 
-import { tokenBlock, madd, hsum4, f16ExtToF32, f16x8Lo, f16x8Hi, f16ToF32, storeLanes, kv, K_F16_EXP } from "./common";
+import { madd, f16ExtToF32, f16x8Lo, f16x8Hi, storeLanes, transpose4Store, kv, K_F16_EXP, SCRATCH, SCRATCH_END, align64 } from "./common";
 
-// ---------------------------------------------------------------------------------------- F32
+const NT: i32 = 4; // tokens per GEMM tile
 
-function f32Tile4x1(w0: usize, w1: usize, w2: usize, w3: usize, x: usize, k: i32, yp: usize, nr: i32): void {
+/** Group bytes of the packed F32 / F16 layouts. */
+@inline function groupBytes(k: i32, f16: bool): usize {
+  return f16 ? (<usize>(k << 3) + 15) & ~<usize>15 : <usize>k << 4;
+}
+
+// ------------------------------------------------------------------------------------ GEMV
+
+/** F32 group [k][4] . x[0..k) -> the 4 rows' dots. */
+@inline function f32Gemv(g: usize, x: usize, k: i32): v128 {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
-  const end8 = <usize>(k & ~7) << 2;
-  let o: usize = 0;
-  for (; o < end8; o += 32) {
-    const xa = v128.load(x + o);
-    const xb = v128.load(x + o, 16);
-    a0 = madd(v128.load(w0 + o), xa, a0);
-    b0 = madd(v128.load(w0 + o, 16), xb, b0);
-    a1 = madd(v128.load(w1 + o), xa, a1);
-    b1 = madd(v128.load(w1 + o, 16), xb, b1);
-    a2 = madd(v128.load(w2 + o), xa, a2);
-    b2 = madd(v128.load(w2 + o, 16), xb, b2);
-    a3 = madd(v128.load(w3 + o), xa, a3);
-    b3 = madd(v128.load(w3 + o, 16), xb, b3);
+  const end4 = <usize>(k & ~3);
+  let i: usize = 0;
+  for (; i < end4; i += 4) {
+    const p = g + (i << 4);
+    const xp = x + (i << 2);
+    a0 = madd(v128.load(p), v128.load32_splat(xp), a0);
+    a1 = madd(v128.load(p, 16), v128.load32_splat(xp, 4), a1);
+    a2 = madd(v128.load(p, 32), v128.load32_splat(xp, 8), a2);
+    a3 = madd(v128.load(p, 48), v128.load32_splat(xp, 12), a3);
   }
-  if (k & 4) {
-    const xa = v128.load(x + o);
-    a0 = madd(v128.load(w0 + o), xa, a0);
-    a1 = madd(v128.load(w1 + o), xa, a1);
-    a2 = madd(v128.load(w2 + o), xa, a2);
-    a3 = madd(v128.load(w3 + o), xa, a3);
-    o += 16;
-  }
-  let s = hsum4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
-  if (k & 3) {
-    let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
-    const end = <usize>k << 2;
-    for (; o < end; o += 4) {
-      const xv = load<f32>(x + o);
-      t0 += load<f32>(w0 + o) * xv;
-      t1 += load<f32>(w1 + o) * xv;
-      t2 += load<f32>(w2 + o) * xv;
-      t3 += load<f32>(w3 + o) * xv;
-    }
-    s = f32x4.add(s, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
-  }
-  storeLanes(yp, s, nr);
-}
-
-function f32Tile4x2(
-  w0: usize, w1: usize, w2: usize, w3: usize, x: usize, z: usize, k: i32, yx: usize, yz: usize, nr: i32,
-): void {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-  const end4 = <usize>(k & ~3) << 2;
-  let o: usize = 0;
-  for (; o < end4; o += 16) {
-    const xa = v128.load(x + o);
-    const za = v128.load(z + o);
-    const v0 = v128.load(w0 + o);
-    a0 = madd(v0, xa, a0);
-    c0 = madd(v0, za, c0);
-    const v1 = v128.load(w1 + o);
-    a1 = madd(v1, xa, a1);
-    c1 = madd(v1, za, c1);
-    const v2 = v128.load(w2 + o);
-    a2 = madd(v2, xa, a2);
-    c2 = madd(v2, za, c2);
-    const v3 = v128.load(w3 + o);
-    a3 = madd(v3, xa, a3);
-    c3 = madd(v3, za, c3);
-  }
-  let s = hsum4(a0, a1, a2, a3);
-  let u = hsum4(c0, c1, c2, c3);
-  if (k & 3) {
-    let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
-    let q0: f32 = 0, q1: f32 = 0, q2: f32 = 0, q3: f32 = 0;
-    const end = <usize>k << 2;
-    for (; o < end; o += 4) {
-      const xv = load<f32>(x + o);
-      const zv = load<f32>(z + o);
-      const e0 = load<f32>(w0 + o), e1 = load<f32>(w1 + o), e2 = load<f32>(w2 + o), e3 = load<f32>(w3 + o);
-      t0 += e0 * xv; t1 += e1 * xv; t2 += e2 * xv; t3 += e3 * xv;
-      q0 += e0 * zv; q1 += e1 * zv; q2 += e2 * zv; q3 += e3 * zv;
-    }
-    s = f32x4.add(s, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
-    u = f32x4.add(u, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(q0), 1, q1), 2, q2), 3, q3));
-  }
-  storeLanes(yx, s, nr);
-  storeLanes(yz, u, nr);
-}
-
-export function matmulF32(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
-  const rb = <usize>k << 2;
-  const yb = <usize>ldy << 2;
-  const TB = tokenBlock(rb);
-  for (let t0 = 0; t0 < T; t0 += TB) {
-    const t1 = min(T, t0 + TB);
-    for (let r = 0; r < rows; r += 4) {
-      const nr = min(rows - r, 4);
-      const w0 = w + <usize>r * rb;
-      const w1 = nr > 1 ? w0 + rb : w0;
-      const w2 = nr > 2 ? w1 + rb : w1;
-      const w3 = nr > 3 ? w2 + rb : w2;
-      const yr = y + (<usize>r << 2);
-      let t = t0;
-      for (; t + 2 <= t1; t += 2) {
-        const xt = x + <usize>t * rb;
-        const yt = yr + <usize>t * yb;
-        f32Tile4x2(w0, w1, w2, w3, xt, xt + rb, k, yt, yt + yb, nr);
-      }
-      if (t < t1) f32Tile4x1(w0, w1, w2, w3, x + <usize>t * rb, k, yr + <usize>t * yb, nr);
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------- F16
-
-/**
- * Might a lane of these f16 vectors be inf or NaN? Tests the exponent field of the OR of the 4
- * vectors: never misses one, and weights below 2.0 in magnitude (exponent field <= 0b01111)
- * never raise a false alarm (a false alarm only costs the exact slow path).
- */
-@inline function mayBeInfNan(h0: v128, h1: v128, h2: v128, h3: v128): bool {
-  const e = kv(K_F16_EXP);
-  return v128.any_true(i16x8.eq(v128.and(v128.or(v128.or(h0, h1), v128.or(h2, h3)), e), e));
+  for (; i < <usize>k; i++) a0 = madd(v128.load(g + (i << 4)), v128.load32_splat(x + (i << 2)), a0);
+  return f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
 }
 
 @inline function lo(h: v128): v128 {
@@ -140,139 +50,229 @@ export function matmulF32(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i3
   return f16ExtToF32(i32x4.extend_high_i16x8_s(h));
 }
 
-function f16Tile4x1(w0: usize, w1: usize, w2: usize, w3: usize, x: usize, k: i32, yp: usize, nr: i32): void {
-  // one accumulator per row (the conversion work hides the dependency chain; 8 spilled)
+/** OR of all weights seen by the last fast f16Dot (a wasm global: one per instance). */
+let f16Seen: v128 = i16x8.splat(0);
+
+/**
+ * F16 group [k][4] . x -> the 4 rows' dots. exact = false: the fast conversion (wrong for
+ * inf/NaN weights), leaving the OR of all weights in f16Seen.
+ */
+@inline function f16Dot(g: usize, x: usize, k: i32, exact: bool): v128 {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  const end8 = <usize>(k & ~7) << 1; // weight bytes
-  let o: usize = 0;
-  for (; o < end8; o += 16) {
-    const xa = v128.load(x + (o << 1));
-    const xb = v128.load(x + (o << 1), 16);
-    const h0 = v128.load(w0 + o);
-    const h1 = v128.load(w1 + o);
-    const h2 = v128.load(w2 + o);
-    const h3 = v128.load(w3 + o);
-    if (!mayBeInfNan(h0, h1, h2, h3)) {
-      a0 = madd(lo(h0), xa, a0);
-      a0 = madd(hi(h0), xb, a0);
-      a1 = madd(lo(h1), xa, a1);
-      a1 = madd(hi(h1), xb, a1);
-      a2 = madd(lo(h2), xa, a2);
-      a2 = madd(hi(h2), xb, a2);
-      a3 = madd(lo(h3), xa, a3);
-      a3 = madd(hi(h3), xb, a3);
+  let any = i16x8.splat(0);
+  const end4 = <usize>(k & ~3);
+  let i: usize = 0;
+  for (; i < end4; i += 4) {
+    const p = g + (i << 3);
+    const xp = x + (i << 2);
+    const h0 = v128.load(p);
+    const h1 = v128.load(p, 16);
+    if (exact) {
+      a0 = madd(f16x8Lo(h0), v128.load32_splat(xp), a0);
+      a1 = madd(f16x8Hi(h0), v128.load32_splat(xp, 4), a1);
+      a2 = madd(f16x8Lo(h1), v128.load32_splat(xp, 8), a2);
+      a3 = madd(f16x8Hi(h1), v128.load32_splat(xp, 12), a3);
     } else {
-      a0 = madd(f16x8Lo(h0), xa, a0);
-      a0 = madd(f16x8Hi(h0), xb, a0);
-      a1 = madd(f16x8Lo(h1), xa, a1);
-      a1 = madd(f16x8Hi(h1), xb, a1);
-      a2 = madd(f16x8Lo(h2), xa, a2);
-      a2 = madd(f16x8Hi(h2), xb, a2);
-      a3 = madd(f16x8Lo(h3), xa, a3);
-      a3 = madd(f16x8Hi(h3), xb, a3);
+      any = v128.or(any, v128.or(h0, h1));
+      a0 = madd(lo(h0), v128.load32_splat(xp), a0);
+      a1 = madd(hi(h0), v128.load32_splat(xp, 4), a1);
+      a2 = madd(lo(h1), v128.load32_splat(xp, 8), a2);
+      a3 = madd(hi(h1), v128.load32_splat(xp, 12), a3);
     }
   }
-  let s = hsum4(a0, a1, a2, a3);
-  if (k & 7) {
-    let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
-    const end = <usize>k << 1;
-    for (; o < end; o += 2) {
-      const xv = load<f32>(x + (o << 1));
-      t0 += f16ToF32(load<u16>(w0 + o)) * xv;
-      t1 += f16ToF32(load<u16>(w1 + o)) * xv;
-      t2 += f16ToF32(load<u16>(w2 + o)) * xv;
-      t3 += f16ToF32(load<u16>(w3 + o)) * xv;
-    }
-    s = f32x4.add(s, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
+  for (; i < <usize>k; i++) {
+    const h = v128.load64_zero(g + (i << 3));
+    if (!exact) any = v128.or(any, h);
+    a0 = madd(exact ? f16x8Lo(h) : lo(h), v128.load32_splat(x + (i << 2)), a0);
   }
-  storeLanes(yp, s, nr);
+  if (!exact) f16Seen = any;
+  return f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
 }
 
-function f16Tile4x2(
-  w0: usize, w1: usize, w2: usize, w3: usize, x: usize, z: usize, k: i32, yx: usize, yz: usize, nr: i32,
-): void {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-  const end8 = <usize>(k & ~7) << 1;
-  let o: usize = 0;
-  for (; o < end8; o += 16) {
-    const xo = o << 1;
-    const h0 = v128.load(w0 + o);
-    const h1 = v128.load(w1 + o);
-    const h2 = v128.load(w2 + o);
-    const h3 = v128.load(w3 + o);
-    let l0: v128, l1: v128, l2: v128, l3: v128, g0: v128, g1: v128, g2: v128, g3: v128;
-    if (!mayBeInfNan(h0, h1, h2, h3)) {
-      l0 = lo(h0); l1 = lo(h1); l2 = lo(h2); l3 = lo(h3);
-      g0 = hi(h0); g1 = hi(h1); g2 = hi(h2); g3 = hi(h3);
-    } else {
-      l0 = f16x8Lo(h0); l1 = f16x8Lo(h1); l2 = f16x8Lo(h2); l3 = f16x8Lo(h3);
-      g0 = f16x8Hi(h0); g1 = f16x8Hi(h1); g2 = f16x8Hi(h2); g3 = f16x8Hi(h3);
-    }
-    const xa = v128.load(x + xo);
-    const za = v128.load(z + xo);
-    a0 = madd(l0, xa, a0);
-    c0 = madd(l0, za, c0);
-    a1 = madd(l1, xa, a1);
-    c1 = madd(l1, za, c1);
-    a2 = madd(l2, xa, a2);
-    c2 = madd(l2, za, c2);
-    a3 = madd(l3, xa, a3);
-    c3 = madd(l3, za, c3);
-    const xb = v128.load(x + xo, 16);
-    const zb = v128.load(z + xo, 16);
-    a0 = madd(g0, xb, a0);
-    c0 = madd(g0, zb, c0);
-    a1 = madd(g1, xb, a1);
-    c1 = madd(g1, zb, c1);
-    a2 = madd(g2, xb, a2);
-    c2 = madd(g2, zb, c2);
-    a3 = madd(g3, xb, a3);
-    c3 = madd(g3, zb, c3);
-  }
-  let s = hsum4(a0, a1, a2, a3);
-  let u = hsum4(c0, c1, c2, c3);
-  if (k & 7) {
-    let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
-    let q0: f32 = 0, q1: f32 = 0, q2: f32 = 0, q3: f32 = 0;
-    const end = <usize>k << 1;
-    for (; o < end; o += 2) {
-      const xv = load<f32>(x + (o << 1));
-      const zv = load<f32>(z + (o << 1));
-      const e0 = f16ToF32(load<u16>(w0 + o)), e1 = f16ToF32(load<u16>(w1 + o));
-      const e2 = f16ToF32(load<u16>(w2 + o)), e3 = f16ToF32(load<u16>(w3 + o));
-      t0 += e0 * xv; t1 += e1 * xv; t2 += e2 * xv; t3 += e3 * xv;
-      q0 += e0 * zv; q1 += e1 * zv; q2 += e2 * zv; q3 += e3 * zv;
-    }
-    s = f32x4.add(s, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(t0), 1, t1), 2, t2), 3, t3));
-    u = f32x4.add(u, f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(q0), 1, q1), 2, q2), 3, q3));
-  }
-  storeLanes(yx, s, nr);
-  storeLanes(yz, u, nr);
+function f16GemvExact(g: usize, x: usize, k: i32): v128 {
+  return f16Dot(g, x, k, true);
 }
 
-/** F16 weights (2k bytes per row) x f32 activations (f16-rounded, 4k bytes per row). */
-export function matmulF16(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
-  const rb = <usize>k << 1;
+function f16Gemv(g: usize, x: usize, k: i32): v128 {
+  const s = f16Dot(g, x, k, false);
+  // NOTE: all exponent bits set in the OR of the weights: maybe an inf/NaN (or just weights
+  // >= 2.0 next to others): recompute exactly. Exact for every input, fast for typical weights.
+  const e = kv(K_F16_EXP);
+  if (v128.any_true(i16x8.eq(v128.and(f16Seen, e), e))) return f16GemvExact(g, x, k);
+  return s;
+}
+
+function gemvF32(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
+  const gb = groupBytes(k, false);
   const xb = <usize>k << 2;
   const yb = <usize>ldy << 2;
-  const TB = tokenBlock(xb);
-  for (let t0 = 0; t0 < T; t0 += TB) {
-    const t1 = min(T, t0 + TB);
-    for (let r = 0; r < rows; r += 4) {
-      const nr = min(rows - r, 4);
-      const w0 = w + <usize>r * rb;
-      const w1 = nr > 1 ? w0 + rb : w0;
-      const w2 = nr > 2 ? w1 + rb : w1;
-      const w3 = nr > 3 ? w2 + rb : w2;
-      const yr = y + (<usize>r << 2);
-      let t = t0;
-      for (; t + 2 <= t1; t += 2) {
-        const xt = x + <usize>t * xb;
-        const yt = yr + <usize>t * yb;
-        f16Tile4x2(w0, w1, w2, w3, xt, xt + xb, k, yt, yt + yb, nr);
-      }
-      if (t < t1) f16Tile4x1(w0, w1, w2, w3, x + <usize>t * xb, k, yr + <usize>t * yb, nr);
+  for (let r = 0; r < rows; r += 4) {
+    const nr = min(rows - r, 4);
+    const yr = y + (<usize>r << 2);
+    for (let t = 0; t < T; t++) storeLanes(yr + <usize>t * yb, f32Gemv(w, x + <usize>t * xb, k), nr);
+    w += gb;
+  }
+}
+
+function gemvF16(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
+  const gb = groupBytes(k, true);
+  const xb = <usize>k << 2;
+  const yb = <usize>ldy << 2;
+  for (let r = 0; r < rows; r += 4) {
+    const nr = min(rows - r, 4);
+    const yr = y + (<usize>r << 2);
+    for (let t = 0; t < T; t++) storeLanes(yr + <usize>t * yb, f16Gemv(w, x + <usize>t * xb, k), nr);
+    w += gb;
+  }
+}
+
+// ------------------------------------------------------------------------------------ GEMM
+
+/**
+ * Tokens t0..t0+nt of X ([T][k] f32) into tiles of NT = 4 tokens: tile i, element e, token t
+ * at xt + i*16k + 16e + 4t (tokens past nt are zero).
+ */
+function transposeTiles(x: usize, k: i32, t0: i32, nt: i32, xt: usize): void {
+  const xb = <usize>k << 2;
+  const zero = f32x4.splat(0);
+  for (let tt = 0; tt < nt; tt += NT) {
+    const dst = xt + <usize>tt * xb; // tile tt / 4 (16k bytes = 4 rows of x)
+    const p0 = x + <usize>(t0 + tt) * xb;
+    const n = min(NT, nt - tt);
+    const p1 = n > 1 ? p0 + xb : 0;
+    const p2 = n > 2 ? p0 + 2 * xb : 0;
+    const p3 = n > 3 ? p0 + 3 * xb : 0;
+    const end4 = <usize>(k & ~3) << 2;
+    let o: usize = 0;
+    for (; o < end4; o += 16) {
+      transpose4Store(
+        dst + (o << 2),
+        v128.load(p0 + o),
+        n > 1 ? v128.load(p1 + o) : zero,
+        n > 2 ? v128.load(p2 + o) : zero,
+        n > 3 ? v128.load(p3 + o) : zero,
+      );
+    }
+    const end = <usize>k << 2;
+    for (; o < end; o += 4) {
+      const q = dst + (o << 2);
+      store<f32>(q, load<f32>(p0 + o));
+      store<f32>(q, n > 1 ? load<f32>(p1 + o) : 0, 4);
+      store<f32>(q, n > 2 ? load<f32>(p2 + o) : 0, 8);
+      store<f32>(q, n > 3 ? load<f32>(p3 + o) : 0, 12);
     }
   }
+}
+
+/** F16 group [k][4] -> f32 panel [k][4] (exact conversion). */
+function f16Panel(g: usize, k: i32, dst: usize): void {
+  const end2 = <usize>(k & ~1);
+  let i: usize = 0;
+  for (; i < end2; i += 2) {
+    const h = v128.load(g + (i << 3));
+    v128.store(dst + (i << 4), f16x8Lo(h));
+    v128.store(dst + (i << 4), f16x8Hi(h), 16);
+  }
+  if (k & 1) v128.store(dst + (i << 4), f16x8Lo(v128.load64_zero(g + (i << 3))));
+}
+
+/**
+ * 8 rows (two panels [k][4] f32 at p and q) x 4 tokens (tile [k][4]): per element 2 weight
+ * loads, 4 splat loads, 8 multiply-adds. Stores nr rows (1..8) of nt tokens at y.
+ * NOTE: 8 accumulators + 6 loaded vectors = 14 registers: V8 hoists the loads of an iteration
+ * (a 4-row x 8-token tile needed 17 and spilled an accumulator: 2.5x slower).
+ */
+function f32Tile(p: usize, q: usize, xt: usize, k: i32, y: usize, yb: usize, nr: i32, nt: i32): void {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  const d = q - p;
+  const e = xt - p;
+  const end = p + (<usize>k << 4);
+  for (; p < end; p += 16) {
+    const w = v128.load(p);
+    const u = v128.load(p + d);
+    const x = p + e;
+    const x0 = v128.load32_splat(x);
+    const x1 = v128.load32_splat(x, 4);
+    const x2 = v128.load32_splat(x, 8);
+    const x3 = v128.load32_splat(x, 12);
+    a0 = madd(w, x0, a0);
+    b0 = madd(u, x0, b0);
+    a1 = madd(w, x1, a1);
+    b1 = madd(u, x1, b1);
+    a2 = madd(w, x2, a2);
+    b2 = madd(u, x2, b2);
+    a3 = madd(w, x3, a3);
+    b3 = madd(u, x3, b3);
+  }
+  const na = min(nr, 4);
+  storeLanes(y, a0, na);
+  if (nt > 1) storeLanes(y + yb, a1, na);
+  if (nt > 2) storeLanes(y + 2 * yb, a2, na);
+  if (nt > 3) storeLanes(y + 3 * yb, a3, na);
+  if (nr > 4) {
+    const nb = nr - 4;
+    y += 16;
+    storeLanes(y, b0, nb);
+    if (nt > 1) storeLanes(y + yb, b1, nb);
+    if (nt > 2) storeLanes(y + 2 * yb, b2, nb);
+    if (nt > 3) storeLanes(y + 3 * yb, b3, nb);
+  }
+}
+
+/** Tokens per pass (multiple of NT), or 0 when one tile and the panel do not fit the scratch. */
+function floatPassTokens(k: i32, T: i32, f16: bool): i32 {
+  const panel: usize = f16 ? align64(<usize>k << 5) : 0; // two groups
+  const perToken: usize = <usize>k << 2;
+  if (perToken == 0) return 0;
+  const avail = SCRATCH_END - SCRATCH - panel;
+  if (panel + <usize>NT * perToken > SCRATCH_END - SCRATCH) return 0;
+  // ~1 MiB of activations per pass (stays in L2 while the weights stream)
+  const want = max(<usize>NT, min(avail, <usize>(1 << 20)) / perToken);
+  return <i32>min(want & ~<usize>(NT - 1), <usize>(T + NT - 1) & ~<usize>(NT - 1));
+}
+
+function gemmFloat(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32, f16: bool): void {
+  const gb = groupBytes(k, f16);
+  const yb = <usize>ldy << 2;
+  const TB = floatPassTokens(k, T, f16);
+  const tileBytes = <usize>k << 4; // 4 tokens
+  const panel = SCRATCH;
+  const tiles = SCRATCH + (f16 ? align64(<usize>k << 5) : 0);
+  for (let t0 = 0; t0 < T; t0 += TB) {
+    const nt = min(TB, T - t0);
+    transposeTiles(x, k, t0, nt, tiles);
+    let g = w;
+    for (let r = 0; r < rows; r += 8) {
+      const nr = min(rows - r, 8);
+      // two groups (the second one repeated when only 4 rows are left)
+      let p = g;
+      let q = nr > 4 ? g + gb : g;
+      if (f16) {
+        f16Panel(p, k, panel);
+        if (nr > 4) f16Panel(q, k, panel + (<usize>k << 4));
+        p = panel;
+        q = nr > 4 ? panel + (<usize>k << 4) : panel;
+      }
+      const yr = y + (<usize>r << 2) + <usize>t0 * yb;
+      for (let tt = 0; tt < nt; tt += NT) {
+        f32Tile(p, q, tiles + <usize>(tt >> 2) * tileBytes, k, yr + <usize>tt * yb, yb, nr, min(NT, nt - tt));
+      }
+      g += gb << 1;
+    }
+  }
+}
+
+// ----------------------------------------------------------------------------------- entries
+
+/** F32 weights (packed [k][4] groups) x f32 activations ([T][k]). */
+export function matmulF32(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
+  if (T < 4 || floatPassTokens(k, T, false) == 0) gemvF32(w, x, y, rows, k, T, ldy);
+  else gemmFloat(w, x, y, rows, k, T, ldy, false);
+}
+
+/** F16 weights (packed [k][4] groups) x f32 activations (f16-rounded, [T][k]). */
+export function matmulF16(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
+  if (T < 4 || floatPassTokens(k, T, true) == 0) gemvF16(w, x, y, rows, k, T, ldy);
+  else gemmFloat(w, x, y, rows, k, T, ldy, true);
 }

@@ -1,324 +1,220 @@
-// matmul for Q8_0 and Q4_0 weights against Q8_0 activations (K-quants: matmul-kquant.ts).
-// y[t*ldy + r] = dot(W[r, :], Xq[t, :]).
+// matmul for Q8_0 and Q4_0 weights (packed, src/kernels/packing.ts) against Q8_0 activations.
+// y[t*ldy + r] = dot(W[r, :], Xq[t, :]). K-quants: matmul-kquant.ts; T >= 4: gemm-int.ts.
 //
-// Integer parts are exact (same integer sums as ggml's vec_dot); only the f32 scaling and the
-// order of the f32 accumulation differ from the src/tensor references:
+// Integer parts are exact (the same integer sums as ggml's vec_dot); only the f32 scaling and
+// the order of the f32 accumulation differ from the src/tensor references:
 //   per block: acc[r] += f32(isum[r]) * (dw[r] * dx)
-// with the 4 rows of a tile in the 4 lanes of one f32x4 accumulator per token.
+// with the 4 rows of a packed group in the 4 lanes (no horizontal sums).
 //
-// Tiles: 4 rows x 2 tokens (weights unpacked once for both tokens) while two tokens remain,
-// 4 rows x 1 token for the last (decode). A partial group of rows repeats its last row in the
-// unused lanes and stores only the valid ones.
-//
-// Integer techniques:
-// - SIMD128: i8 -> i16 widening loads (v128.load8x8_s/u) and i32x4.dot_i16x8_s.
-// - relaxed: i16x8.relaxed_dot_i8x16_i7x16_s with the 7-bit operand always in 0..127: Q4
-//   nibbles (the -8 folded in as -8 * sum(x)), |x| for Q8_0 (the sign of x moved onto the
-//   weight). Pair sums stay below 2^15, so an engine that saturates (pmaddubsw) is exact too.
+// GEMV (T < 4), per call the activations of each token are first converted into the scratch
+// (SCRATCH): dx f32 per block, and
+// - Q8_0: x widened to i16. Packed quants are interleaved by 2 bytes, so v128.load8x8_s of 8
+//   bytes gives the 4 rows' elements (2j, 2j+1) as i16 and one i32x4.dot_i16x8_s against a splat
+//   of the token's (x[2j], x[2j+1]) gives the 4 rows' partial sums. Same code in both builds
+//   (faster here than relaxed SIMD's i8 dot, which needs the sign of x moved onto the weights).
+// - Q4_0 relaxed: quants interleaved by 4 bytes; the low (high) nibbles of 16 bytes are the 4 rows'
+//   elements 4c..4c+3 (16+4c..): i16x8.relaxed_dot_i8x16_i7x16_s(splat(x[4c..4c+3]), nibbles)
+//   gives [r0, r0, r1, r1, ...] pair sums (|.| <= 3810, 8 of them summed in i16 per block), the
+//   -8 is folded in as -8 * sum(x) (precomputed per block). SIMD128: nibbles widened to i16,
+//   i16x8.mul by x widened (products <= 1905, 8 summed per lane), pairs added per block.
 //
 // NOTE: i32x4.relaxed_dot_i8x16_i7x16_add_s is not used: V8 11.3 (Node 20) miscompiles it on
-// x64 (returns 2 * dot and ignores the accumulator; seen with Node 20.20.2). The i16x8
-// form (one pmaddubsw) plus extadd_pairwise is exact and as fast.
-//
-// NOTE: Q8_0 relaxed: a weight of -128 (never produced by ggml's quantizers, which stay in
-// -127..127) against a negative activation counts as 127 instead of 128 (saturating negation).
+// x64 (returns 2 * dot and ignores the accumulator; seen with Node 20.20.2).
 
-import { tokenBlock, madd, hsum4i, storeLanes, kv, K_I8_15, K_I8_8, K_I16_15, K_I16_8 } from "./common";
-import { f16Gather4, f16Splat, pack2, unpackLo, unpackHi, rdot16 } from "./qcommon";
+import { madd, f16x8Lo, f16x8Hi, storeLanes, kv, K_I8_15, SCRATCH } from "./common";
+import { rdot16 } from "./qcommon";
+import { KIND_Q8_0, KIND_Q4_0, gemmInt, intPassTokens, scaleRegion } from "./gemm-int";
 
-// ------------------------------------------------------------------------- Q8_0 x Q8_0 (34 B)
-// block: f16 d @0, i8 qs[32] @2
-
-/** SIMD128: integer dot of one Q8_0 weight block with one Q8_0 activation block (i32x4 partial sums). */
-@inline function q8Dot(wp: usize, xp: usize): v128 {
-  return i32x4.add(
-    i32x4.add(
-      i32x4.dot_i16x8_s(v128.load8x8_s(wp, 2), v128.load8x8_s(xp, 2)),
-      i32x4.dot_i16x8_s(v128.load8x8_s(wp, 10), v128.load8x8_s(xp, 10)),
-    ),
-    i32x4.add(
-      i32x4.dot_i16x8_s(v128.load8x8_s(wp, 18), v128.load8x8_s(xp, 18)),
-      i32x4.dot_i16x8_s(v128.load8x8_s(wp, 26), v128.load8x8_s(xp, 26)),
-    ),
-  );
+/** [a0+a1, a2+a3, b0+b1, b2+b3] of two pair-form i32x4 (rows 0,1 in a; rows 2,3 in b). */
+@inline function combine(a: v128, b: v128): v128 {
+  return i32x4.add(v128.shuffle<i32>(a, b, 0, 2, 4, 6), v128.shuffle<i32>(a, b, 1, 3, 5, 7));
 }
 
-/** relaxed: w * sign(x) (saturating) . |x| -> i32x4; pair sums |.| <= 2*128*127 fit i16. */
-@inline function q8SignedDotR(w0: v128, w1: v128, ax0: v128, sx0: v128, ax1: v128, sx1: v128): v128 {
-  const a0 = i8x16.sub_sat_s(v128.xor(w0, sx0), sx0);
-  const a1 = i8x16.sub_sat_s(v128.xor(w1, sx1), sx1);
-  return i32x4.add(i32x4.extadd_pairwise_i16x8_s(rdot16(a0, ax0)), i32x4.extadd_pairwise_i16x8_s(rdot16(a1, ax1)));
+// ---------------------------------------------------------------------- activation prep (GEMV)
+
+/**
+ * Per token t < T of the Q8_0 activations: at SCRATCH + t * tokenBytes: dx f32 [nb], then
+ * (wide) x as i16 [32 nb], then (corr) 8 * sum of each block's x as i32 [nb].
+ */
+@inline function prepTokenBytes(nb: i32): usize {
+  return <usize>nb * (4 + 64 + 4);
 }
 
-/** relaxed: one Q8_0 weight block . activations given as |x| and (x < 0) of the two halves. */
-@inline function q8DotR(wp: usize, ax0: v128, sx0: v128, ax1: v128, sx1: v128): v128 {
-  return q8SignedDotR(v128.load(wp, 2), v128.load(wp, 18), ax0, sx0, ax1, sx1);
+function prepQ8_0(x: usize, nb: i32, T: i32, wide: bool, corr: bool): void {
+  const tb = prepTokenBytes(nb);
+  for (let t = 0; t < T; t++) {
+    const dx = SCRATCH + <usize>t * tb;
+    const xw = dx + (<usize>nb << 2);
+    const cs = xw + (<usize>nb << 6);
+    for (let b = 0; b < nb; b++) {
+      const p = x + <usize>b * 34;
+      const v0 = v128.load(p, 2);
+      const v1 = v128.load(p, 18);
+      store<f32>(dx + (<usize>b << 2), f32x4.extract_lane(f16x8Lo(v128.load16_splat(p)), 0));
+      if (wide) {
+        const o = xw + (<usize>b << 6);
+        v128.store(o, i16x8.extend_low_i8x16_s(v0));
+        v128.store(o, i16x8.extend_high_i8x16_s(v0), 16);
+        v128.store(o, i16x8.extend_low_i8x16_s(v1), 32);
+        v128.store(o, i16x8.extend_high_i8x16_s(v1), 48);
+      }
+      if (corr) {
+        const s = i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extadd_pairwise_i8x16_s(v0), i16x8.extadd_pairwise_i8x16_s(v1)));
+        const u = i32x4.add(s, v128.shuffle<i32>(s, s, 2, 3, 0, 1));
+        store<i32>(cs + (<usize>b << 2), (i32x4.extract_lane(u, 0) + i32x4.extract_lane(u, 1)) << 3);
+      }
+    }
+    x += <usize>nb * 34;
+  }
 }
 
-function q8_0Tile4x1(w0: usize, w1: usize, w2: usize, w3: usize, x: usize, nb: i32, yp: usize, nr: i32): void {
+// ------------------------------------------------------------------------------------- Q8_0
+
+/** Integer sums of one packed Q8_0 block (128 B at q) with widened x (64 B at xw). */
+@inline function q8Block(q: usize, xw: usize): v128 {
+  let a = i32x4.dot_i16x8_s(v128.load8x8_s(q), v128.load32_splat(xw));
+  let b = i32x4.dot_i16x8_s(v128.load8x8_s(q, 8), v128.load32_splat(xw, 4));
+  for (let j: usize = 16; j < 128; j += 16) {
+    a = i32x4.add(a, i32x4.dot_i16x8_s(v128.load8x8_s(q + j), v128.load32_splat(xw + (j >> 1))));
+    b = i32x4.add(b, i32x4.dot_i16x8_s(v128.load8x8_s(q + j, 8), v128.load32_splat(xw + (j >> 1), 4)));
+  }
+  return i32x4.add(a, b);
+}
+
+/** One packed Q8_0 group (g) . one token's prepared activations (dx, xw) -> 4 rows. */
+function q8Gemv(g: usize, nb: i32, dx: usize, xw: usize): v128 {
   let acc = f32x4.splat(0);
-  const end = <usize>nb * 34;
-  for (let o: usize = 0; o < end; o += 34) {
-    const xp = x + o;
-    const ds = f32x4.mul(f16Gather4(w0 + o, w1 + o, w2 + o, w3 + o), f16Splat(xp));
-    let s: v128;
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      const x0 = v128.load(xp, 2);
-      const x1 = v128.load(xp, 18);
-      const ax0 = i8x16.abs(x0);
-      const ax1 = i8x16.abs(x1);
-      const sx0 = i8x16.lt_s(x0, i8x16.splat(0));
-      const sx1 = i8x16.lt_s(x1, i8x16.splat(0));
-      s = hsum4i(
-        q8DotR(w0 + o, ax0, sx0, ax1, sx1),
-        q8DotR(w1 + o, ax0, sx0, ax1, sx1),
-        q8DotR(w2 + o, ax0, sx0, ax1, sx1),
-        q8DotR(w3 + o, ax0, sx0, ax1, sx1),
-      );
-    } else {
-      s = hsum4i(q8Dot(w0 + o, xp), q8Dot(w1 + o, xp), q8Dot(w2 + o, xp), q8Dot(w3 + o, xp));
-    }
-    acc = madd(f32x4.convert_i32x4_s(s), ds, acc);
+  let q = g + scaleRegion(nb);
+  let b = 0;
+  // two blocks per step: their 8 scales are one 16-byte load
+  for (; b + 2 <= nb; b += 2) {
+    const h = v128.load(g + (<usize>b << 3));
+    const s0 = q8Block(q, xw);
+    const s1 = q8Block(q + 128, xw + 64);
+    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(f16x8Lo(h), v128.load32_splat(dx)), acc);
+    acc = madd(f32x4.convert_i32x4_s(s1), f32x4.mul(f16x8Hi(h), v128.load32_splat(dx, 4)), acc);
+    q += 256;
+    xw += 128;
+    dx += 8;
   }
-  storeLanes(yp, acc, nr);
-}
-
-/** One weight row against two activation blocks: pack2(sumA, sumB). */
-@inline function q8Row2(wp: usize, xa: usize, xb: usize): v128 {
-  const v0 = v128.load8x8_s(wp, 2);
-  const v1 = v128.load8x8_s(wp, 10);
-  const v2 = v128.load8x8_s(wp, 18);
-  const v3 = v128.load8x8_s(wp, 26);
-  const a = i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(v0, v128.load8x8_s(xa, 2)), i32x4.dot_i16x8_s(v1, v128.load8x8_s(xa, 10))),
-    i32x4.add(i32x4.dot_i16x8_s(v2, v128.load8x8_s(xa, 18)), i32x4.dot_i16x8_s(v3, v128.load8x8_s(xa, 26))),
-  );
-  const b = i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(v0, v128.load8x8_s(xb, 2)), i32x4.dot_i16x8_s(v1, v128.load8x8_s(xb, 10))),
-    i32x4.add(i32x4.dot_i16x8_s(v2, v128.load8x8_s(xb, 18)), i32x4.dot_i16x8_s(v3, v128.load8x8_s(xb, 26))),
-  );
-  return pack2(a, b);
-}
-
-@inline function q8Row2R(
-  wp: usize, aa0: v128, sa0: v128, aa1: v128, sa1: v128, ab0: v128, sb0: v128, ab1: v128, sb1: v128,
-): v128 {
-  const w0 = v128.load(wp, 2);
-  const w1 = v128.load(wp, 18);
-  return pack2(q8SignedDotR(w0, w1, aa0, sa0, aa1, sa1), q8SignedDotR(w0, w1, ab0, sb0, ab1, sb1));
-}
-
-function q8_0Tile4x2(
-  w0: usize, w1: usize, w2: usize, w3: usize, x: usize, z: usize, nb: i32, yx: usize, yz: usize, nr: i32,
-): void {
-  let accA = f32x4.splat(0);
-  let accB = f32x4.splat(0);
-  const end = <usize>nb * 34;
-  for (let o: usize = 0; o < end; o += 34) {
-    const xa = x + o;
-    const xb = z + o;
-    const dw = f16Gather4(w0 + o, w1 + o, w2 + o, w3 + o);
-    let r0: v128, r1: v128, r2: v128, r3: v128;
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      const a0 = v128.load(xa, 2);
-      const a1 = v128.load(xa, 18);
-      const b0 = v128.load(xb, 2);
-      const b1 = v128.load(xb, 18);
-      const zero = i8x16.splat(0);
-      const aa0 = i8x16.abs(a0), sa0 = i8x16.lt_s(a0, zero);
-      const aa1 = i8x16.abs(a1), sa1 = i8x16.lt_s(a1, zero);
-      const ab0 = i8x16.abs(b0), sb0 = i8x16.lt_s(b0, zero);
-      const ab1 = i8x16.abs(b1), sb1 = i8x16.lt_s(b1, zero);
-      r0 = q8Row2R(w0 + o, aa0, sa0, aa1, sa1, ab0, sb0, ab1, sb1);
-      r1 = q8Row2R(w1 + o, aa0, sa0, aa1, sa1, ab0, sb0, ab1, sb1);
-      r2 = q8Row2R(w2 + o, aa0, sa0, aa1, sa1, ab0, sb0, ab1, sb1);
-      r3 = q8Row2R(w3 + o, aa0, sa0, aa1, sa1, ab0, sb0, ab1, sb1);
-    } else {
-      r0 = q8Row2(w0 + o, xa, xb);
-      r1 = q8Row2(w1 + o, xa, xb);
-      r2 = q8Row2(w2 + o, xa, xb);
-      r3 = q8Row2(w3 + o, xa, xb);
-    }
-    accA = madd(f32x4.convert_i32x4_s(unpackLo(r0, r1, r2, r3)), f32x4.mul(dw, f16Splat(xa)), accA);
-    accB = madd(f32x4.convert_i32x4_s(unpackHi(r0, r1, r2, r3)), f32x4.mul(dw, f16Splat(xb)), accB);
+  if (b < nb) {
+    const s0 = q8Block(q, xw);
+    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(f16x8Lo(v128.load64_zero(g + (<usize>b << 3))), v128.load32_splat(dx)), acc);
   }
-  storeLanes(yx, accA, nr);
-  storeLanes(yz, accB, nr);
+  return acc;
 }
 
 export function matmulQ8_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
   const nb = k >> 5;
-  const rb = <usize>nb * 34;
+  if (T >= 4 && intPassTokens(KIND_Q8_0, k, T) > 0) {
+    gemmInt(KIND_Q8_0, w, x, y, rows, k, T, ldy);
+    return;
+  }
+  const gb = scaleRegion(nb) + (<usize>nb << 7);
   const yb = <usize>ldy << 2;
-  const TB = tokenBlock(rb);
-  for (let t0 = 0; t0 < T; t0 += TB) {
-    const t1 = min(T, t0 + TB);
+  const tb = prepTokenBytes(nb);
+  // NOTE: T < 4 here unless the scratch is too small for a GEMM tile (then per token in chunks)
+  for (let t0 = 0; t0 < T; t0 += 4) {
+    const nt = min(4, T - t0);
+    prepQ8_0(x + <usize>t0 * nb * 34, nb, nt, true, false);
+    let g = w;
     for (let r = 0; r < rows; r += 4) {
       const nr = min(rows - r, 4);
-      const w0 = w + <usize>r * rb;
-      const w1 = nr > 1 ? w0 + rb : w0;
-      const w2 = nr > 2 ? w1 + rb : w1;
-      const w3 = nr > 3 ? w2 + rb : w2;
-      const yr = y + (<usize>r << 2);
-      let t = t0;
-      for (; t + 2 <= t1; t += 2) {
-        const xt = x + <usize>t * rb;
-        const yt = yr + <usize>t * yb;
-        q8_0Tile4x2(w0, w1, w2, w3, xt, xt + rb, nb, yt, yt + yb, nr);
+      const yr = y + (<usize>r << 2) + <usize>t0 * yb;
+      for (let t = 0; t < nt; t++) {
+        const dx = SCRATCH + <usize>t * tb;
+        storeLanes(yr + <usize>t * yb, q8Gemv(g, nb, dx, dx + (<usize>nb << 2)), nr);
       }
-      if (t < t1) q8_0Tile4x1(w0, w1, w2, w3, x + <usize>t * rb, nb, yr + <usize>t * yb, nr);
+      g += gb;
     }
   }
 }
 
-// ------------------------------------------------------------------------- Q4_0 x Q8_0 (18 B)
-// block: f16 d @0, u8 qs[16] @2; element j < 16: (qs[j] & 15) - 8, element 16 + j: (qs[j] >> 4) - 8
+// ------------------------------------------------------------------------------------- Q4_0
 
-/** SIMD128: nibbles - 8 as i16 (l0: elements 0..7, l1: 8..15, h0: 16..23, h1: 24..31) . x. */
-@inline function q4Dot16(l0: v128, l1: v128, h0: v128, h1: v128, xp: usize): v128 {
-  return i32x4.add(
-    i32x4.add(i32x4.dot_i16x8_s(l0, v128.load8x8_s(xp, 2)), i32x4.dot_i16x8_s(l1, v128.load8x8_s(xp, 10))),
-    i32x4.add(i32x4.dot_i16x8_s(h0, v128.load8x8_s(xp, 18)), i32x4.dot_i16x8_s(h1, v128.load8x8_s(xp, 26))),
-  );
-}
-
-/** relaxed: raw nibbles (lo: elements 0..15, hi: 16..31) . x, minus corr = 8 * sum(x) (i32x4). */
-@inline function q4DotR(lo: v128, hi: v128, x0: v128, x1: v128, corr: v128): v128 {
-  return i32x4.sub(i32x4.extadd_pairwise_i16x8_s(i16x8.add(rdot16(x0, lo), rdot16(x1, hi))), corr);
-}
-
-/** relaxed: 8 * sum of the 32 activations of a block as i32x4 partial sums. */
-@inline function q4Corr(x0: v128, x1: v128): v128 {
-  const e = kv(K_I8_8);
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(rdot16(x0, e), rdot16(x1, e)));
-}
-
-@inline function q4Row1(wp: usize, xp: usize): v128 {
-  const b0 = v128.load8x8_u(wp, 2);
-  const b1 = v128.load8x8_u(wp, 10);
-  const m = kv(K_I16_15);
-  const e = kv(K_I16_8);
-  return q4Dot16(
-    i16x8.sub(v128.and(b0, m), e),
-    i16x8.sub(v128.and(b1, m), e),
-    i16x8.sub(i16x8.shr_u(b0, 4), e),
-    i16x8.sub(i16x8.shr_u(b1, 4), e),
-    xp,
-  );
-}
-
-@inline function q4Row1R(wp: usize, x0: v128, x1: v128, corr: v128): v128 {
-  const v = v128.load(wp, 2);
+/** relaxed: integer sums of one packed Q4_0 block (64 B at q) with the Q8_0 activation block xp. */
+@inline function q4BlockR(q: usize, xp: usize): v128 {
   const m = kv(K_I8_15);
-  return q4DotR(v128.and(v, m), v128.and(i16x8.shr_u(v, 4), m), x0, x1, corr);
+  let h = i16x8.splat(0);
+  let g = i16x8.splat(0);
+  for (let c: usize = 0; c < 16; c += 4) {
+    const v = v128.load(q + (c << 2));
+    h = i16x8.add(h, rdot16(v128.load32_splat(xp + 2 + c), v128.and(v, m)));
+    g = i16x8.add(g, rdot16(v128.load32_splat(xp + 18 + c), v128.and(i16x8.shr_u(v, 4), m)));
+  }
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(h, g));
 }
 
-function q4_0Tile4x1(w0: usize, w1: usize, w2: usize, w3: usize, x: usize, nb: i32, yp: usize, nr: i32): void {
+/** SIMD128: integer sums of one packed Q4_0 block with widened x (64 B at xw), -8 not applied. */
+@inline function q4BlockS(q: usize, xw: usize): v128 {
+  const m = kv(K_I8_15);
+  let a = i16x8.splat(0);
+  let b = i16x8.splat(0);
+  for (let c: usize = 0; c < 16; c += 4) {
+    const v = v128.load(q + (c << 2));
+    const lo = v128.and(v, m);
+    const hi = v128.and(i16x8.shr_u(v, 4), m);
+    const xl = v128.load64_splat(xw + (c << 1));
+    const xh = v128.load64_splat(xw + (c << 1), 32);
+    a = i16x8.add(a, i16x8.add(i16x8.mul(i16x8.extend_low_i8x16_u(lo), xl), i16x8.mul(i16x8.extend_low_i8x16_u(hi), xh)));
+    b = i16x8.add(b, i16x8.add(i16x8.mul(i16x8.extend_high_i8x16_u(lo), xl), i16x8.mul(i16x8.extend_high_i8x16_u(hi), xh)));
+  }
+  return combine(i32x4.extadd_pairwise_i16x8_s(a), i32x4.extadd_pairwise_i16x8_s(b));
+}
+
+@inline function q4Block(q: usize, xp: usize, xw: usize, cs: usize): v128 {
+  const s = ASC_FEATURE_RELAXED_SIMD ? q4BlockR(q, xp) : q4BlockS(q, xw);
+  return i32x4.sub(s, v128.load32_splat(cs));
+}
+
+/** One packed Q4_0 group . one token (xp: its Q8_0 blocks; dx, xw, cs: prepared) -> 4 rows. */
+function q4Gemv(g: usize, nb: i32, xp: usize, dx: usize, xw: usize, cs: usize): v128 {
   let acc = f32x4.splat(0);
-  let ow: usize = 0;
-  const end = <usize>nb * 34;
-  for (let ox: usize = 0; ox < end; ox += 34) {
-    const xp = x + ox;
-    const ds = f32x4.mul(f16Gather4(w0 + ow, w1 + ow, w2 + ow, w3 + ow), f16Splat(xp));
-    let s: v128;
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      const x0 = v128.load(xp, 2);
-      const x1 = v128.load(xp, 18);
-      const corr = q4Corr(x0, x1);
-      s = hsum4i(
-        q4Row1R(w0 + ow, x0, x1, corr),
-        q4Row1R(w1 + ow, x0, x1, corr),
-        q4Row1R(w2 + ow, x0, x1, corr),
-        q4Row1R(w3 + ow, x0, x1, corr),
-      );
-    } else {
-      s = hsum4i(q4Row1(w0 + ow, xp), q4Row1(w1 + ow, xp), q4Row1(w2 + ow, xp), q4Row1(w3 + ow, xp));
-    }
-    acc = madd(f32x4.convert_i32x4_s(s), ds, acc);
-    ow += 18;
+  let q = g + scaleRegion(nb);
+  let b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const h = v128.load(g + (<usize>b << 3));
+    const s0 = q4Block(q, xp, xw, cs);
+    const s1 = q4Block(q + 64, xp + 34, xw + 64, cs + 4);
+    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(f16x8Lo(h), v128.load32_splat(dx)), acc);
+    acc = madd(f32x4.convert_i32x4_s(s1), f32x4.mul(f16x8Hi(h), v128.load32_splat(dx, 4)), acc);
+    q += 128;
+    xp += 68;
+    xw += 128;
+    cs += 8;
+    dx += 8;
   }
-  storeLanes(yp, acc, nr);
-}
-
-@inline function q4Row2(wp: usize, xa: usize, xb: usize): v128 {
-  const b0 = v128.load8x8_u(wp, 2);
-  const b1 = v128.load8x8_u(wp, 10);
-  const m = kv(K_I16_15);
-  const e = kv(K_I16_8);
-  const l0 = i16x8.sub(v128.and(b0, m), e);
-  const l1 = i16x8.sub(v128.and(b1, m), e);
-  const h0 = i16x8.sub(i16x8.shr_u(b0, 4), e);
-  const h1 = i16x8.sub(i16x8.shr_u(b1, 4), e);
-  return pack2(q4Dot16(l0, l1, h0, h1, xa), q4Dot16(l0, l1, h0, h1, xb));
-}
-
-@inline function q4Row2R(wp: usize, a0: v128, a1: v128, ca: v128, b0: v128, b1: v128, cb: v128): v128 {
-  const v = v128.load(wp, 2);
-  const m = kv(K_I8_15);
-  const lo = v128.and(v, m);
-  const hi = v128.and(i16x8.shr_u(v, 4), m);
-  return pack2(q4DotR(lo, hi, a0, a1, ca), q4DotR(lo, hi, b0, b1, cb));
-}
-
-function q4_0Tile4x2(
-  w0: usize, w1: usize, w2: usize, w3: usize, x: usize, z: usize, nb: i32, yx: usize, yz: usize, nr: i32,
-): void {
-  let accA = f32x4.splat(0);
-  let accB = f32x4.splat(0);
-  let ow: usize = 0;
-  const end = <usize>nb * 34;
-  for (let ox: usize = 0; ox < end; ox += 34) {
-    const xa = x + ox;
-    const xb = z + ox;
-    const dw = f16Gather4(w0 + ow, w1 + ow, w2 + ow, w3 + ow);
-    let r0: v128, r1: v128, r2: v128, r3: v128;
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      const a0 = v128.load(xa, 2);
-      const a1 = v128.load(xa, 18);
-      const b0 = v128.load(xb, 2);
-      const b1 = v128.load(xb, 18);
-      const ca = q4Corr(a0, a1);
-      const cb = q4Corr(b0, b1);
-      r0 = q4Row2R(w0 + ow, a0, a1, ca, b0, b1, cb);
-      r1 = q4Row2R(w1 + ow, a0, a1, ca, b0, b1, cb);
-      r2 = q4Row2R(w2 + ow, a0, a1, ca, b0, b1, cb);
-      r3 = q4Row2R(w3 + ow, a0, a1, ca, b0, b1, cb);
-    } else {
-      r0 = q4Row2(w0 + ow, xa, xb);
-      r1 = q4Row2(w1 + ow, xa, xb);
-      r2 = q4Row2(w2 + ow, xa, xb);
-      r3 = q4Row2(w3 + ow, xa, xb);
-    }
-    accA = madd(f32x4.convert_i32x4_s(unpackLo(r0, r1, r2, r3)), f32x4.mul(dw, f16Splat(xa)), accA);
-    accB = madd(f32x4.convert_i32x4_s(unpackHi(r0, r1, r2, r3)), f32x4.mul(dw, f16Splat(xb)), accB);
-    ow += 18;
+  if (b < nb) {
+    const s0 = q4Block(q, xp, xw, cs);
+    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(f16x8Lo(v128.load64_zero(g + (<usize>b << 3))), v128.load32_splat(dx)), acc);
   }
-  storeLanes(yx, accA, nr);
-  storeLanes(yz, accB, nr);
+  return acc;
 }
 
 export function matmulQ4_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
   const nb = k >> 5;
-  const rb = <usize>nb * 18;
-  const xb = <usize>nb * 34;
+  if (T >= 4 && intPassTokens(KIND_Q4_0, k, T) > 0) {
+    gemmInt(KIND_Q4_0, w, x, y, rows, k, T, ldy);
+    return;
+  }
+  const gb = scaleRegion(nb) + (<usize>nb << 6);
   const yb = <usize>ldy << 2;
-  const TB = tokenBlock(xb);
-  for (let t0 = 0; t0 < T; t0 += TB) {
-    const t1 = min(T, t0 + TB);
+  const xb = <usize>nb * 34;
+  const tb = prepTokenBytes(nb);
+  for (let t0 = 0; t0 < T; t0 += 4) {
+    const nt = min(4, T - t0);
+    const x0 = x + <usize>t0 * xb;
+    prepQ8_0(x0, nb, nt, !ASC_FEATURE_RELAXED_SIMD, true);
+    let g = w;
     for (let r = 0; r < rows; r += 4) {
       const nr = min(rows - r, 4);
-      const w0 = w + <usize>r * rb;
-      const w1 = nr > 1 ? w0 + rb : w0;
-      const w2 = nr > 2 ? w1 + rb : w1;
-      const w3 = nr > 3 ? w2 + rb : w2;
-      const yr = y + (<usize>r << 2);
-      let t = t0;
-      for (; t + 2 <= t1; t += 2) {
-        const xt = x + <usize>t * xb;
-        const yt = yr + <usize>t * yb;
-        q4_0Tile4x2(w0, w1, w2, w3, xt, xt + xb, nb, yt, yt + yb, nr);
+      const yr = y + (<usize>r << 2) + <usize>t0 * yb;
+      for (let t = 0; t < nt; t++) {
+        const dx = SCRATCH + <usize>t * tb;
+        const xw = dx + (<usize>nb << 2);
+        storeLanes(yr + <usize>t * yb, q4Gemv(g, nb, x0 + <usize>t * xb, dx, xw, xw + (<usize>nb << 6)), nr);
       }
-      if (t < t1) q4_0Tile4x1(w0, w1, w2, w3, x + <usize>t * xb, nb, yr + <usize>t * yb, nr);
+      g += gb;
     }
   }
 }

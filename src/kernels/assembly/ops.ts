@@ -303,3 +303,33 @@ export function addBias(x: usize, bias: usize, n: i32, T: i32, rowStride: i32): 
 export function copyBytes(src: usize, dst: usize, n: usize): void {
   memory.copy(dst, src, n);
 }
+
+/**
+ * Memory-read probe: XOR of the n bytes at p taken as little-endian i32 words (bytes past the
+ * last whole word padded with zeros), 8 independent v128 accumulators. For measuring the read
+ * bandwidth from WebAssembly (scripts/kernel-speed.mjs); the result only keeps the loads alive.
+ */
+export function readBytes(p: usize, n: usize): i32 {
+  let a0 = i32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  const end = p + (n & ~<usize>127);
+  for (; p < end; p += 128) {
+    a0 = v128.xor(a0, v128.load(p));
+    a1 = v128.xor(a1, v128.load(p, 16));
+    a2 = v128.xor(a2, v128.load(p, 32));
+    a3 = v128.xor(a3, v128.load(p, 48));
+    a4 = v128.xor(a4, v128.load(p, 64));
+    a5 = v128.xor(a5, v128.load(p, 80));
+    a6 = v128.xor(a6, v128.load(p, 96));
+    a7 = v128.xor(a7, v128.load(p, 112));
+  }
+  const a = v128.xor(v128.xor(v128.xor(a0, a1), v128.xor(a2, a3)), v128.xor(v128.xor(a4, a5), v128.xor(a6, a7)));
+  let r = i32x4.extract_lane(a, 0) ^ i32x4.extract_lane(a, 1) ^ i32x4.extract_lane(a, 2) ^ i32x4.extract_lane(a, 3);
+  let rest = n & 127;
+  for (; rest >= 4; rest -= 4) {
+    r ^= load<i32>(p);
+    p += 4;
+  }
+  // tail bytes: byte i of the last partial word at bits 8i
+  for (let i: usize = 0; i < rest; i++) r ^= <i32>load<u8>(p + i) << (<i32>i << 3);
+  return r;
+}

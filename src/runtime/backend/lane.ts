@@ -12,6 +12,7 @@
  */
 import { assert } from "../../errors.js";
 import type { KernelSet } from "../../kernels/kernel-set.js";
+import { packedBytes, unpackRow } from "../../kernels/index.js";
 import type { Act, AttentionSpec, ModelFamily, Ops, RopeSpec, Vec, Weight } from "../../models/ops.js";
 import { getFormat } from "../../tensor/registry.js";
 import type { BatchLayout } from "./batch.js";
@@ -164,6 +165,7 @@ export class Lane<Model> implements Ops {
     const m = this.matrixOf(table);
     const fmt = getFormat(m.type);
     const rowBytes = (m.cols / fmt.blockSize) * fmt.typeSize;
+    const row = new Uint8Array(rowBytes);
     const c = this.sync.ctrl;
     const base = this.actF32(out);
     for (let t = 0; t < this.T; t++) {
@@ -171,9 +173,12 @@ export class Lane<Model> implements Ops {
       assert(tok >= 0 && tok < m.rows, () => `token id ${tok} out of range`);
       let lane = 0;
       while (tok >= m.bounds[lane + 1]!) lane++;
-      const src = this.plan.lanes[lane]!.matrix[m.id]! + (tok - m.bounds[lane]!) * rowBytes;
+      // the row lives packed (src/kernels/packing.ts) in that lane's slice of the table
+      const at = this.plan.lanes[lane]!.matrix[m.id]!;
+      const slice = this.peerBytes[lane]!.subarray(at, at + packedBytes(m.type, m.bounds[lane + 1]! - m.bounds[lane]!, m.cols));
+      unpackRow(m.type, slice, tok - m.bounds[lane]!, m.cols, row);
       const dst = this.f32.subarray(base + t * out.width, base + (t + 1) * out.width);
-      fmt.dequantizeRow(this.peerBytes[lane]!.subarray(src, src + rowBytes), dst, m.cols);
+      fmt.dequantizeRow(row, dst, m.cols);
     }
     this.written(out, this.T, FULL);
   }

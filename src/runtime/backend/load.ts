@@ -1,11 +1,20 @@
-/** Copy (and where needed convert) each lane's share of the weights into its memory. */
+/**
+ * Copy (and where needed convert) each lane's share of the weights into its memory, in the
+ * kernels' packed layout (src/kernels/packing.ts).
+ *
+ * Rows are read in chunks of whole groups of 4 rows into a staging buffer (storage-only types
+ * are first dequantized to F32 rows, as the planner chose F32 for them), then packed into the
+ * lane's slice. Each lane packs its own slice independently (its first row starts a group).
+ * Peak extra memory is the staging buffers (~2 x STAGE_BYTES), whatever the model size.
+ */
 import type { WeightSource } from "../../formats/weights.js";
+import { PACK_ROWS, packRows, packedGroupBytes } from "../../kernels/index.js";
 import { getFormat } from "../../tensor/registry.js";
 import type { LanePlan } from "./plan.js";
 import { readTensorF32 } from "./plan.js";
 
-/** Rows converted per chunk when a storage-only type is dequantized at load. */
-const CONVERT_CHUNK_BYTES = 16 << 20;
+/** Target bytes of one chunk of rows (file bytes, and converted f32 bytes for storage-only types). */
+const STAGE_BYTES = 8 << 20;
 
 export interface LoadProgress {
   (done: number, total: number, tensor: string): void;
@@ -21,30 +30,40 @@ export function loadWeights(plan: LanePlan, weights: WeightSource, memories: rea
     plan.lanes.forEach((l, i) => floats[i]!.set(values, l.vec[v.id]! >> 2));
     progress?.(++done, total, v.name);
   }
+  let stage = new Uint8Array(0);
+  let conv = new Float32Array(0);
   for (const m of plan.matrices) {
     const src = getFormat(m.fileType, m.name);
     const srcRowBytes = (m.cols / src.blockSize) * src.typeSize;
+    const convert = m.fileType !== m.type;
+    const rowBytesOut = convert ? m.cols * 4 : srcRowBytes;
+    // whole groups per chunk, so that chunk i packs into groups [i * chunkGroups, ...)
+    const chunkRows = Math.max(PACK_ROWS, Math.floor(STAGE_BYTES / Math.max(srcRowBytes, rowBytesOut) / PACK_ROWS) * PACK_ROWS);
+    const groupBytes = packedGroupBytes(m.type, m.cols);
     const bias = m.bias === undefined ? undefined : readTensorF32(weights, m.bias, weights.get(m.bias)!.type, m.rows);
     for (let lane = 0; lane < plan.nLanes; lane++) {
       const r0 = m.bounds[lane]!;
       const r1 = m.bounds[lane + 1]!;
       if (r1 === r0) continue;
       const at = plan.lanes[lane]!.matrix[m.id]!;
-      if (m.fileType === m.type) {
-        weights.readInto(m.name, r0 * srcRowBytes, bytes[lane]!.subarray(at, at + (r1 - r0) * srcRowBytes));
-      } else {
-        // Storage-only type: dequantize to f32 (the planner chose F32 for it).
-        const chunkRows = Math.max(1, Math.floor(CONVERT_CHUNK_BYTES / srcRowBytes));
-        const buf = new Uint8Array(Math.min(r1 - r0, chunkRows) * srcRowBytes);
-        for (let r = r0; r < r1; r += chunkRows) {
-          const n = Math.min(chunkRows, r1 - r);
-          const chunk = buf.subarray(0, n * srcRowBytes);
-          weights.readInto(m.name, r * srcRowBytes, chunk);
-          for (let i = 0; i < n; i++) {
-            const dst = (at >> 2) + (r - r0 + i) * m.cols;
-            src.dequantizeRow(chunk.subarray(i * srcRowBytes, (i + 1) * srcRowBytes), floats[lane]!.subarray(dst, dst + m.cols), m.cols);
+      const n = Math.min(chunkRows, r1 - r0);
+      if (stage.length < n * srcRowBytes) stage = new Uint8Array(n * srcRowBytes);
+      if (convert && conv.length < n * m.cols) conv = new Float32Array(n * m.cols);
+      for (let r = r0; r < r1; r += chunkRows) {
+        const cnt = Math.min(chunkRows, r1 - r);
+        const chunk = stage.subarray(0, cnt * srcRowBytes);
+        weights.readInto(m.name, r * srcRowBytes, chunk);
+        let rows = chunk;
+        if (convert) {
+          // Storage-only type: dequantize to f32 rows first (the planner chose F32 for it).
+          for (let i = 0; i < cnt; i++) {
+            src.dequantizeRow(chunk.subarray(i * srcRowBytes, (i + 1) * srcRowBytes), conv.subarray(i * m.cols, (i + 1) * m.cols), m.cols);
           }
+          rows = new Uint8Array(conv.buffer, 0, cnt * m.cols * 4);
         }
+        const g0 = at + ((r - r0) / PACK_ROWS) * groupBytes;
+        const g1 = g0 + Math.ceil(cnt / PACK_ROWS) * groupBytes;
+        packRows(m.type, rows, cnt, m.cols, bytes[lane]!.subarray(g0, g1));
       }
       if (bias !== undefined) floats[lane]!.set(bias.subarray(r0, r1), plan.lanes[lane]!.bias[m.id]! >> 2);
     }

@@ -10,7 +10,7 @@ import type { Act, KvCacheShape, MatrixOptions, Vec, Weight, WeightSpace } from 
 import { GgmlType } from "../../tensor/ggml-type.js";
 import { getFormat } from "../../tensor/registry.js";
 import { COMPUTED_TYPES, activationRowBytes } from "../../kernels/kernel-set.js";
-import { KERNEL_RESERVED_BYTES } from "../../kernels/index.js";
+import { KERNEL_RESERVED_BYTES, packedBytes } from "../../kernels/index.js";
 import type { BatchCapacity } from "./batch.js";
 
 export interface PlannedMatrix extends Weight {
@@ -100,9 +100,12 @@ export function partition(rows: number, unit: number, nLanes: number): number[] 
   return bounds;
 }
 
+/**
+ * Bytes of a lane's slice of `rows` rows of a matrix in its computed type: the kernels' packed
+ * layout (src/kernels/packing.ts), rounded up to whole groups of 4 rows.
+ */
 export function weightBytes(type: GgmlType, rows: number, cols: number): number {
-  const f = getFormat(type);
-  return rows * (cols / f.blockSize) * f.typeSize;
+  return packedBytes(type, rows, cols);
 }
 
 /** Records a model's declarations against a file's tensors. */

@@ -1,0 +1,253 @@
+/**
+ * Packed weight layouts: how a lane stores a matrix for the matmul kernels.
+ *
+ * Rows are packed in groups of PACK_ROWS = 4. A group's bytes are contiguous and ordered so that
+ * a kernel computing the 4 rows together reads ONE sequential stream, and so that a 16-byte
+ * vector holds the same elements of the 4 rows (the 4 lanes of an f32x4 / the 4 i32 lanes of an
+ * integer dot are the 4 rows: no horizontal sums). Groups follow each other; a lane packs its own
+ * slice of rows, its first row starting a group; the last group is padded with zero rows.
+ *
+ * "Interleave by c bytes" of an n-byte field below means: chunk j (bytes c*j .. c*j+c-1 of the
+ * field) of row r is at 4*c*j + c*r, i.e. [r0 chunk0][r1 chunk0][r2 chunk0][r3 chunk0][r0 chunk1]...
+ * nb = blocks per row (k / 32 or k / 256); S = round16(8 * nb), a scale region padded to 16 bytes.
+ *
+ * | type | group bytes | layout of one group |
+ * |------|-------------|---------------------|
+ * | F32  | 16 k        | element i of row r at 16 i + 4 r ([k][4] f32) |
+ * | F16  | round16(8 k) | element i of row r at 8 i + 2 r ([k][4] f16) |
+ * | Q8_0 | S + 128 nb  | d of block b, row r at 8 b + 2 r; block b's qs (32 B) at S + 128 b, interleaved by 2 |
+ * | Q4_0 | S + 64 nb   | d at 8 b + 2 r; block b's qs (16 B) at S + 64 b, interleaved by 4 |
+ * | Q4_K | 576 nb      | superblock b at 576 b: d at +0 + 2 r, dmin at +8 + 2 r, scales (12 B) at +16 interleaved by 4, qs (128 B) at +64 interleaved by 4 |
+ * | Q6_K | S + 832 nb  | d of superblock b at 8 b + 2 r; superblock b at S + 832 b: ql (128 B) at +0, qh (64 B) at +512, scales (16 B) at +768, each interleaved by 4 |
+ *
+ * All offsets are even and every group is a multiple of 16 bytes (the kernels' vectors are then
+ * 16-byte aligned when the slice is). Packing only moves bytes: `unpackRow` gives back the GGUF
+ * row exactly (padding included: zero rows unpack to zero bytes).
+ */
+
+import { InternalError, assert } from "../errors.js";
+import { GgmlType, ggmlTypeName } from "../tensor/ggml-type.js";
+
+/** Rows per packed group. */
+export const PACK_ROWS = 4;
+
+const round16 = (n: number): number => Math.ceil(n / 16) * 16;
+
+/**
+ * One field of a GGUF block copied into the group: `len` bytes at `src` inside the block go to
+ * `dst(b)` (+ the interleave) in the group for block b, interleaved by `chunk` bytes.
+ */
+interface Field {
+  readonly src: number;
+  readonly len: number;
+  readonly chunk: 2 | 4;
+  /** Offset of block b's copy of the field in the group (nb = blocks per row). */
+  readonly dst: (b: number, nb: number) => number;
+}
+
+interface Layout {
+  /** Elements per GGUF block (1 for F32/F16: one "block" per element). */
+  readonly blockSize: number;
+  /** Bytes per GGUF block. */
+  readonly typeSize: number;
+  readonly groupBytes: (nb: number) => number;
+  readonly fields: readonly Field[];
+}
+
+const S = (nb: number): number => round16(8 * nb);
+
+const LAYOUTS: Partial<Record<GgmlType, Layout>> = {
+  [GgmlType.F32]: {
+    blockSize: 1,
+    typeSize: 4,
+    groupBytes: (nb) => 16 * nb,
+    fields: [{ src: 0, len: 4, chunk: 4, dst: (b) => 16 * b }],
+  },
+  [GgmlType.F16]: {
+    blockSize: 1,
+    typeSize: 2,
+    groupBytes: (nb) => round16(8 * nb),
+    fields: [{ src: 0, len: 2, chunk: 2, dst: (b) => 8 * b }],
+  },
+  [GgmlType.Q8_0]: {
+    blockSize: 32,
+    typeSize: 34,
+    groupBytes: (nb) => S(nb) + 128 * nb,
+    fields: [
+      { src: 0, len: 2, chunk: 2, dst: (b) => 8 * b },
+      { src: 2, len: 32, chunk: 2, dst: (b, nb) => S(nb) + 128 * b },
+    ],
+  },
+  [GgmlType.Q4_0]: {
+    blockSize: 32,
+    typeSize: 18,
+    groupBytes: (nb) => S(nb) + 64 * nb,
+    fields: [
+      { src: 0, len: 2, chunk: 2, dst: (b) => 8 * b },
+      { src: 2, len: 16, chunk: 4, dst: (b, nb) => S(nb) + 64 * b },
+    ],
+  },
+  [GgmlType.Q4_K]: {
+    blockSize: 256,
+    typeSize: 144,
+    groupBytes: (nb) => 576 * nb,
+    fields: [
+      { src: 0, len: 2, chunk: 2, dst: (b) => 576 * b },
+      { src: 2, len: 2, chunk: 2, dst: (b) => 576 * b + 8 },
+      { src: 4, len: 12, chunk: 4, dst: (b) => 576 * b + 16 },
+      { src: 16, len: 128, chunk: 4, dst: (b) => 576 * b + 64 },
+    ],
+  },
+  [GgmlType.Q6_K]: {
+    blockSize: 256,
+    typeSize: 210,
+    groupBytes: (nb) => S(nb) + 832 * nb,
+    fields: [
+      { src: 0, len: 128, chunk: 4, dst: (b, nb) => S(nb) + 832 * b },
+      { src: 128, len: 64, chunk: 4, dst: (b, nb) => S(nb) + 832 * b + 512 },
+      { src: 192, len: 16, chunk: 4, dst: (b, nb) => S(nb) + 832 * b + 768 },
+      { src: 208, len: 2, chunk: 2, dst: (b) => 8 * b },
+    ],
+  },
+};
+
+function layoutOf(type: GgmlType): Layout {
+  const l = LAYOUTS[type];
+  if (l === undefined) throw new InternalError(`packing: type ${ggmlTypeName(type)} is not a computed type`);
+  return l;
+}
+
+function blocksPerRow(l: Layout, type: GgmlType, k: number): number {
+  assert(Number.isInteger(k) && k >= 0 && k % l.blockSize === 0, () => `packing: k=${k} is not a multiple of the ${ggmlTypeName(type)} block`);
+  return k / l.blockSize;
+}
+
+/** Bytes of one packed group of PACK_ROWS rows of k elements. */
+export function packedGroupBytes(type: GgmlType, k: number): number {
+  const l = layoutOf(type);
+  return l.groupBytes(blocksPerRow(l, type, k));
+}
+
+/** Bytes of `rows` rows of `k` elements packed (rounded up to whole groups). */
+export function packedBytes(type: GgmlType, rows: number, k: number): number {
+  return Math.ceil(rows / PACK_ROWS) * packedGroupBytes(type, k);
+}
+
+/**
+ * Pack `nRows` GGUF rows of `k` elements (`src`, rows contiguous) into `dst`
+ * (packedBytes(type, nRows, k) bytes; the rows of the last group past nRows are zero-filled,
+ * as are the scale regions' padding).
+ */
+export function packRows(type: GgmlType, src: Uint8Array, nRows: number, k: number, dst: Uint8Array): void {
+  const l = layoutOf(type);
+  const nb = blocksPerRow(l, type, k);
+  const rowBytes = nb * l.typeSize;
+  const gb = l.groupBytes(nb);
+  const nGroups = Math.ceil(nRows / PACK_ROWS);
+  assert(src.length >= nRows * rowBytes, () => `packRows: src has ${src.length} bytes, need ${nRows * rowBytes}`);
+  assert(dst.length >= nGroups * gb, () => `packRows: dst has ${dst.length} bytes, need ${nGroups * gb}`);
+  if (nGroups === 0) return;
+  const full = Math.floor(nRows / PACK_ROWS);
+  if (full < nGroups) {
+    // the last group from a zero-padded copy of its rows
+    const tail = new Uint8Array(PACK_ROWS * rowBytes);
+    tail.set(src.subarray(full * PACK_ROWS * rowBytes, nRows * rowBytes));
+    packRows(type, tail, PACK_ROWS, k, dst.subarray(full * gb, nGroups * gb));
+    if (full === 0) return;
+    nRows = full * PACK_ROWS;
+  }
+  // NOTE: every field offset and length is even, so with even byteOffsets the copy runs on
+  // Uint16Array views; otherwise through aligned copies.
+  if (src.byteOffset % 2 !== 0) src = src.slice(0, nRows * rowBytes);
+  if (dst.byteOffset % 2 !== 0) {
+    const tmp = new Uint8Array(full * gb);
+    packRows(type, src, nRows, k, tmp);
+    dst.set(tmp);
+    return;
+  }
+  const s16 = new Uint16Array(src.buffer, src.byteOffset, (nRows * rowBytes) >>> 1);
+  const d16 = new Uint16Array(dst.buffer, dst.byteOffset, (full * gb) >>> 1);
+  if (gb !== PACK_ROWS * rowBytes) d16.fill(0); // scale-region padding (memset speed)
+  const rb16 = rowBytes >>> 1;
+  const ts16 = l.typeSize >>> 1;
+  for (let g = 0; g < full; g++) {
+    const r0 = g * PACK_ROWS * rb16;
+    const gbase = (g * gb) >>> 1;
+    for (const f of l.fields) {
+      const fs = r0 + (f.src >>> 1);
+      if (f.dst(1, nb) - f.dst(0, nb) === f.len * PACK_ROWS) {
+        // consecutive blocks' copies are adjacent: one run over all blocks
+        interleave(s16, fs, rb16, ts16, f.len >>> 1, nb, f.chunk >>> 1, d16, gbase + (f.dst(0, nb) >>> 1));
+      } else {
+        for (let b = 0; b < nb; b++) interleave(s16, fs + b * ts16, rb16, ts16, f.len >>> 1, 1, f.chunk >>> 1, d16, gbase + (f.dst(b, nb) >>> 1));
+      }
+    }
+  }
+}
+
+/**
+ * Interleave one field of 4 rows (u16 units): rows at s, s + rs, s + 2rs, s + 3rs; `n` u16 per
+ * block, blocks `bs` apart, `nBlocks` blocks; chunks of c (1 or 2) u16; written sequentially at d.
+ */
+function interleave(s16: Uint16Array, s: number, rs: number, bs: number, n: number, nBlocks: number, c: number, d16: Uint16Array, d: number): void {
+  for (let b = 0; b < nBlocks; b++) {
+    const a0 = s + b * bs;
+    const a1 = a0 + rs;
+    const a2 = a1 + rs;
+    const a3 = a2 + rs;
+    if (c === 1) {
+      for (let j = 0; j < n; j++) {
+        d16[d] = s16[a0 + j]!;
+        d16[d + 1] = s16[a1 + j]!;
+        d16[d + 2] = s16[a2 + j]!;
+        d16[d + 3] = s16[a3 + j]!;
+        d += 4;
+      }
+    } else {
+      for (let j = 0; j < n; j += 2) {
+        d16[d] = s16[a0 + j]!;
+        d16[d + 1] = s16[a0 + j + 1]!;
+        d16[d + 2] = s16[a1 + j]!;
+        d16[d + 3] = s16[a1 + j + 1]!;
+        d16[d + 4] = s16[a2 + j]!;
+        d16[d + 5] = s16[a2 + j + 1]!;
+        d16[d + 6] = s16[a3 + j]!;
+        d16[d + 7] = s16[a3 + j + 1]!;
+        d += 8;
+      }
+    }
+  }
+}
+
+/**
+ * Row `row` of a packed slice (`packed` starts at the slice's first group) back to its GGUF
+ * bytes in `dst` (k / blockSize * typeSize bytes).
+ */
+export function unpackRow(type: GgmlType, packed: Uint8Array, row: number, k: number, dst: Uint8Array): void {
+  const l = layoutOf(type);
+  const nb = blocksPerRow(l, type, k);
+  const gb = l.groupBytes(nb);
+  const g = Math.floor(row / PACK_ROWS);
+  const r = row % PACK_ROWS;
+  const base = g * gb;
+  assert(row >= 0 && packed.length >= base + gb, () => `unpackRow: row ${row} is outside the packed slice (${packed.length} bytes)`);
+  assert(dst.length >= nb * l.typeSize, () => `unpackRow: dst has ${dst.length} bytes, need ${nb * l.typeSize}`);
+  for (const f of l.fields) {
+    const c = f.chunk;
+    const n = f.len / c;
+    for (let b = 0; b < nb; b++) {
+      const s0 = base + f.dst(b, nb) + c * r;
+      const d0 = b * l.typeSize + f.src;
+      for (let j = 0; j < n; j++) {
+        const s = s0 + 4 * c * j;
+        const d = d0 + c * j;
+        dst[d] = packed[s]!;
+        dst[d + 1] = packed[s + 1]!;
+        if (c === 4) {
+          dst[d + 2] = packed[s + 2]!;
+          dst[d + 3] = packed[s + 3]!;
+        }
+      }
+    }
+  }
+}
