@@ -29,7 +29,7 @@ export interface AwqGroup {
 /** Candidate exponents. */
 export const AWQ_GRID: readonly number[] = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1];
 /** Rows sampled per weight for the search (evenly spaced). */
-export const AWQ_ROWS = 48;
+export const AWQ_ROWS = 64;
 
 export interface AwqResult {
   readonly report: AwqChoice;

@@ -41,7 +41,7 @@ export interface CalibrationOptions {
 }
 
 /** Activation rows kept per AWQ group for the scale search. */
-export const AWQ_SAMPLE_TOKENS = 128;
+export const AWQ_SAMPLE_TOKENS = 256;
 
 /** Names of the weights the engine reads each group's input for. */
 interface GroupSampler {
