@@ -40,6 +40,9 @@ export interface CalibrationOptions {
   readonly threads?: number;
 }
 
+/** Tokens per forward pass during calibration. */
+const CALIB_BATCH = 128;
+
 /** Activation rows kept per AWQ group for the scale search. */
 export const AWQ_SAMPLE_TOKENS = 256;
 
@@ -94,7 +97,10 @@ export async function calibrate(
   const ctx = Math.max(2, Math.min(o.ctx ?? 512, modelCtx, tokens.length));
   const windows = windowsOf(tokenizer, tokens, ctx);
 
-  const engine = await Engine.load(input, { threads: o.threads ?? 1, contextSize: ctx, maxBatchTokens: ctx, maxOutputRows: ctx });
+  // Windows run in batches of at most CALIB_BATCH tokens (all of them output rows: the logits
+  // buffer is batch x vocabulary floats per lane).
+  const batch = Math.min(ctx, CALIB_BATCH);
+  const engine = await Engine.load(input, { threads: o.threads ?? 1, contextSize: ctx, maxBatchTokens: batch, maxOutputRows: batch });
   const total = windows.length * ctx;
   const awq = (o.awq ?? isFourBit(spec)) && total > 0;
   const samplers = new Map<string, GroupSampler>();
@@ -127,20 +133,22 @@ export async function calibrate(
       const seq = engine.newSequence();
       try {
         seq.reserve(win.length);
-        const T = win.length;
-        // NOTE: every row is an output row, so the last layer's feed-forward sees all tokens too.
-        engine.forward({
-          tokens: win,
-          positions: Array.from({ length: T }, (_, p) => p),
-          seqOf: new Array<number>(T).fill(0),
-          blockTables: [seq.blockTable],
-          outputRows: Array.from({ length: T }, (_, p) => p),
-        });
-        seq.length = T;
+        for (let start = 0; start < win.length; start += batch) {
+          const T = Math.min(batch, win.length - start);
+          // NOTE: every row is an output row, so the last layer's feed-forward sees all tokens too.
+          engine.forward({
+            tokens: win.slice(start, start + T),
+            positions: Array.from({ length: T }, (_, p) => start + p),
+            seqOf: new Array<number>(T).fill(0),
+            blockTables: [seq.blockTable],
+            outputRows: Array.from({ length: T }, (_, p) => p),
+          });
+          seq.length += T;
+          base += T;
+        }
       } finally {
         seq.release();
       }
-      base += win.length;
       onProgress?.("calibrating", i + 1, windows.length);
     });
   } finally {

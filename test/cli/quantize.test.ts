@@ -69,6 +69,12 @@ describe("slimlm quantize / eval (CLI)", () => {
     assert.match(r.stderr, /^total\s+48\s+292,800\s+1\.12 MiB -> 356\.2 KiB\s+32\.00 -> 9\.97$/m);
   });
 
+  it("a quantized input is requantized with a warning", () => {
+    const r = run(["quantize", path.join(dir, "q8.gguf"), "-o", path.join(dir, "requant.gguf"), "--type", "q4_0", "--threads", "2"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: requantizing: the input is already quantized \(q8_0\)/);
+  });
+
   it("bad input: one-line errors, exit code 1, no output file", () => {
     const out = path.join(dir, "never.gguf");
     const before = files();

@@ -84,6 +84,32 @@ describe("perplexity on stories260K", () => {
     }
   });
 
+  it("Engine.evaluateAll: every row equals the logits of token-by-token evaluation, across chunks", async () => {
+    // Small batches and output capacity, so the 40 tokens run in several chunks.
+    const e = await Engine.load(STORIES_GGUF, { threads: 2, contextSize: 64, maxBatchTokens: 16, maxOutputRows: 8 });
+    try {
+      const ids = dataTokens(e.tokenizer, text, 40);
+      const V = e.config.vocabSize;
+      const s1 = e.newSequence();
+      const all = e.evaluateAll(s1, ids, 21);
+      assert.equal(all.length, (40 - 21) * V);
+      assert.equal(s1.length, 40);
+      s1.release();
+      const s2 = e.newSequence();
+      for (let i = 0; i < 40; i++) {
+        const row = e.evaluate(s2, [ids[i]!]);
+        if (i < 21) continue;
+        const got = all.subarray((i - 21) * V, (i - 20) * V);
+        let max = 0;
+        for (let v = 0; v < V; v++) max = Math.max(max, Math.abs(got[v]! - row[v]!));
+        assert.ok(max < 1e-4, `row ${i}: max difference ${max}`);
+      }
+      s2.release();
+    } finally {
+      await e.close();
+    }
+  });
+
   it("percentile interpolates like llama-perplexity", () => {
     const v = Float64Array.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.equal(percentile(v, 0.99), 9.9);
