@@ -10,7 +10,8 @@ import { COMPUTED_TYPES, PACK_ROWS, packRows, packedBytes, packedGroupBytes, unp
 import { GgmlType, ggmlTypeName } from "../../src/tensor/ggml-type.js";
 import { getFormat } from "../../src/tensor/registry.js";
 import { rowBytes } from "../../src/tensor/format.js";
-import { rng } from "./helpers.js";
+import { q5_0ToQ8_0 } from "../../src/runtime/backend/load.js";
+import { gaussian, rng } from "./helpers.js";
 
 function kValues(type: GgmlType): number[] {
   const bs = getFormat(type).blockSize;
@@ -126,5 +127,21 @@ describe("packing", () => {
     const pk = new Uint8Array(packedBytes(GgmlType.Q4_K, 4, 256));
     packRows(GgmlType.Q4_K, sk, 4, 256, pk);
     assert.equal(pk[64 + 16 * 9 + 4 + 1], sk[144 + 16 + 37]);
+  });
+
+  it("Q5_0 rows convert exactly to Q8_0 at load (same values, so the same integer dots)", () => {
+    const q5 = getFormat(GgmlType.Q5_0);
+    const q8 = getFormat(GgmlType.Q8_0);
+    const n = 32 * 40;
+    const src = new Uint8Array(rowBytes(q5, n));
+    q5.quantizeRowRef!(gaussian(rng(3), n, 2), src, n);
+    const dst = new Uint8Array(rowBytes(q8, n));
+    q5_0ToQ8_0(src, dst, n / 32);
+    const a = new Float32Array(n);
+    const b = new Float32Array(n);
+    q5.dequantizeRow(src, a, n);
+    q8.dequantizeRow(dst, b, n);
+    assert.deepEqual(b, a);
+    for (let i = 0; i < n / 32; i++) for (let j = 2; j < 34; j++) assert.ok(((dst[i * 34 + j]! << 24) >> 24) >= -16 && ((dst[i * 34 + j]! << 24) >> 24) <= 15);
   });
 });

@@ -127,6 +127,40 @@ export function rope(x: usize, cosSin: usize, T: i32, nHeads: i32, headDim: i32,
 }
 
 /**
+ * [q.k0, q.k1, q.k2, q.k3] for 4 keys `stride` bytes apart (n a multiple of 4): 8 independent
+ * accumulators (2 per key), one horizontal sum.
+ */
+@inline function dot4F32(q: usize, k: usize, stride: usize, n: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+  const k1 = k + stride;
+  const k2 = k1 + stride;
+  const k3 = k2 + stride;
+  const end8 = <usize>(n & ~7) << 2;
+  let o: usize = 0;
+  for (; o < end8; o += 32) {
+    const x = v128.load(q + o);
+    const y = v128.load(q + o, 16);
+    a0 = madd(x, v128.load(k + o), a0);
+    a1 = madd(x, v128.load(k1 + o), a1);
+    a2 = madd(x, v128.load(k2 + o), a2);
+    a3 = madd(x, v128.load(k3 + o), a3);
+    b0 = madd(y, v128.load(k + o, 16), b0);
+    b1 = madd(y, v128.load(k1 + o, 16), b1);
+    b2 = madd(y, v128.load(k2 + o, 16), b2);
+    b3 = madd(y, v128.load(k3 + o, 16), b3);
+  }
+  if (n & 4) {
+    const x = v128.load(q + o);
+    a0 = madd(x, v128.load(k + o), a0);
+    a1 = madd(x, v128.load(k1 + o), a1);
+    a2 = madd(x, v128.load(k2 + o), a2);
+    a3 = madd(x, v128.load(k3 + o), a3);
+  }
+  return hsum4(f32x4.add(a0, b0), f32x4.add(a1, b1), f32x4.add(a2, b2), f32x4.add(a3, b3));
+}
+
+/**
  * Causal attention of one query token over nKeys cached positions (see kernel-set.ts).
  * Per query head: scores s_j = scale * (q . k_j) into scratch; softmax with the max
  * subtracted, exp (expNeg, ~1 ulp) and the sum in f64; out = (sum_j e_j v_j) * f32(1/sum).
@@ -150,14 +184,25 @@ export function attention(
       memory.fill(oh, 0, headBytes);
       continue;
     }
-    // scores
+    // scores, 4 keys at a time (independent dot products, one horizontal sum for all 4)
+    let mxv = f32x4.splat(-Infinity);
     let mx = -Infinity;
     let j = 0;
+    const sv = f32x4.splat(scale);
     for (let bi = 0; bi < nBlocks; bi++) {
       const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
       let kp = kCache + blk * blockBytes + headOff;
       const n = min(blockSize, nKeys - j);
-      for (let i = 0; i < n; i++) {
+      let i = 0;
+      if ((headDim & 3) == 0) {
+        for (; i + 4 <= n; i += 4) {
+          const s4 = f32x4.mul(sv, dot4F32(qh, kp, headBytes, headDim));
+          v128.store(scratch + (<usize>(j + i) << 2), s4);
+          mxv = f32x4.max(mxv, s4);
+          kp += headBytes << 2;
+        }
+      }
+      for (; i < n; i++) {
         const s = scale * dotF32(qh, kp, headDim);
         store<f32>(scratch + (<usize>(j + i) << 2), s);
         mx = max(mx, s);
@@ -165,6 +210,8 @@ export function attention(
       }
       j += n;
     }
+    mxv = f32x4.max(mxv, v128.shuffle<f32>(mxv, mxv, 2, 3, 0, 1));
+    mx = max(mx, max(f32x4.extract_lane(mxv, 0), f32x4.extract_lane(mxv, 1)));
     // e_j = exp(s_j - max), sum in f64
     const mv = f32x4.splat(<f32>mx);
     let sum0 = f64x2.splat(0);

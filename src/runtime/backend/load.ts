@@ -3,13 +3,14 @@
  * kernels' packed layout (src/kernels/packing.ts).
  *
  * Rows are read in chunks of whole groups of 4 rows into a staging buffer (storage-only types
- * are first dequantized to F32 rows, as the planner chose F32 for them), then packed into the
- * lane's slice. Each lane packs its own slice independently (its first row starts a group).
+ * are first converted: Q5_0 exactly to Q8_0 rows, the others dequantized to F32 rows, as the
+ * planner chose), then packed into the lane's slice. Each lane packs its own slice independently (its first row starts a group).
  * Peak extra memory is the staging buffers (~2 x STAGE_BYTES), whatever the model size.
  */
 import type { WeightSource } from "../../formats/weights.js";
 import { PACK_ROWS, packRows, packedGroupBytes } from "../../kernels/index.js";
 import { getFormat } from "../../tensor/registry.js";
+import { GgmlType } from "../../tensor/ggml-type.js";
 import type { LanePlan } from "./plan.js";
 import { readTensorF32 } from "./plan.js";
 
@@ -36,7 +37,8 @@ export function loadWeights(plan: LanePlan, weights: WeightSource, memories: rea
     const src = getFormat(m.fileType, m.name);
     const srcRowBytes = (m.cols / src.blockSize) * src.typeSize;
     const convert = m.fileType !== m.type;
-    const rowBytesOut = convert ? m.cols * 4 : srcRowBytes;
+    const toQ8 = m.fileType === GgmlType.Q5_0 && m.type === GgmlType.Q8_0;
+    const rowBytesOut = !convert ? srcRowBytes : toQ8 ? (m.cols / 32) * 34 : m.cols * 4;
     // whole groups per chunk, so that chunk i packs into groups [i * chunkGroups, ...)
     const chunkRows = Math.max(PACK_ROWS, Math.floor(STAGE_BYTES / Math.max(srcRowBytes, rowBytesOut) / PACK_ROWS) * PACK_ROWS);
     const groupBytes = packedGroupBytes(m.type, m.cols);
@@ -48,13 +50,16 @@ export function loadWeights(plan: LanePlan, weights: WeightSource, memories: rea
       const at = plan.lanes[lane]!.matrix[m.id]!;
       const n = Math.min(chunkRows, r1 - r0);
       if (stage.length < n * srcRowBytes) stage = new Uint8Array(n * srcRowBytes);
-      if (convert && conv.length < n * m.cols) conv = new Float32Array(n * m.cols);
+      if (convert && conv.length * 4 < n * rowBytesOut) conv = new Float32Array(Math.ceil((n * rowBytesOut) / 4));
       for (let r = r0; r < r1; r += chunkRows) {
         const cnt = Math.min(chunkRows, r1 - r);
         const chunk = stage.subarray(0, cnt * srcRowBytes);
         weights.readInto(m.name, r * srcRowBytes, chunk);
         let rows = chunk;
-        if (convert) {
+        if (toQ8) {
+          rows = new Uint8Array(conv.buffer, 0, cnt * rowBytesOut);
+          q5_0ToQ8_0(chunk, rows, (cnt * m.cols) / 32);
+        } else if (convert) {
           // Storage-only type: dequantize to f32 rows first (the planner chose F32 for it).
           for (let i = 0; i < cnt; i++) {
             src.dequantizeRow(chunk.subarray(i * srcRowBytes, (i + 1) * srcRowBytes), conv.subarray(i * m.cols, (i + 1) * m.cols), m.cols);
@@ -68,5 +73,27 @@ export function loadWeights(plan: LanePlan, weights: WeightSource, memories: rea
       if (bias !== undefined) floats[lane]!.set(bias.subarray(r0, r1), plan.lanes[lane]!.bias[m.id]! >> 2);
     }
     progress?.(++done, total, m.name);
+  }
+}
+
+/**
+ * nb Q5_0 blocks (22 B: f16 d, u32 qh, 16 B qs) -> nb Q8_0 blocks (34 B: f16 d, 32 i8) with the
+ * same values: d copied, q8[j] = q5[j] - 16 (dequantize_row_q5_0's integers). Exact, and a
+ * Q8_0 x Q8_0 dot of these is the same integer sum as ggml's Q5_0 x Q8_0 vec_dot.
+ */
+export function q5_0ToQ8_0(src: Uint8Array, dst: Uint8Array, nb: number): void {
+  for (let b = 0; b < nb; b++) {
+    const o = b * 22;
+    const p = b * 34;
+    dst[p] = src[o]!;
+    dst[p + 1] = src[o + 1]!;
+    const qh = (src[o + 2]! | (src[o + 3]! << 8) | (src[o + 4]! << 16) | (src[o + 5]! << 24)) >>> 0;
+    for (let j = 0; j < 16; j++) {
+      const q = src[o + 6 + j]!;
+      const x0 = ((q & 0x0f) | (((qh >>> j) << 4) & 0x10)) - 16;
+      const x1 = ((q >> 4) | ((qh >>> (j + 12)) & 0x10)) - 16;
+      dst[p + 2 + j] = x0 & 0xff;
+      dst[p + 18 + j] = x1 & 0xff;
+    }
   }
 }

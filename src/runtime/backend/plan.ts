@@ -16,7 +16,10 @@ import type { BatchCapacity } from "./batch.js";
 export interface PlannedMatrix extends Weight {
   /** Type in the file. */
   readonly fileType: GgmlType;
-  /** Type the kernels compute on (fileType, or F32 for storage-only types). */
+  /**
+   * Type the kernels compute on: fileType when computed, Q8_0 for Q5_0 (converted exactly at
+   * load: same scale, quants q - 16), F32 for the other storage-only types.
+   */
   readonly type: GgmlType;
   readonly bias: string | undefined;
   /** Row boundaries per lane: lane i owns rows [bounds[i], bounds[i+1]). */
@@ -149,7 +152,7 @@ export class RecordingSpace implements WeightSpace {
     const [cols, rows] = opts.shape;
     const t = this.tensor(name, opts.shape);
     getFormat(t.type, name); // unsupported types fail here, naming the tensor
-    const type = COMPUTED_TYPES.includes(t.type) ? t.type : GgmlType.F32;
+    const type = COMPUTED_TYPES.includes(t.type) ? t.type : t.type === GgmlType.Q5_0 ? GgmlType.Q8_0 : GgmlType.F32;
     if (opts.bias !== undefined) this.tensor(opts.bias, [rows]);
     // A unit that does not divide evenly between the lanes (3 KV heads on 2 lanes) would leave
     // one lane with twice the work: split evenly instead (the runtime then gathers whole heads).
