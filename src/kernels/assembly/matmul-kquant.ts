@@ -25,6 +25,7 @@ import {
   KIND_Q4_K, KIND_Q6_K, gemmInt, intPassTokens, scaleRegion, rowBytePairs, q4kScaleLo, q4kScaleHi, q4kMinHi, q4kMinPair,
   q6Quant,
 } from "./gemm-int";
+import { gemmRq, rqPassTokens } from "./gemm-rq";
 
 /** [a0+a1, a2+a3, b0+b1, b2+b3] of two pair-form i32x4 (rows 0,1 in a; rows 2,3 in b). */
 @inline function combine(a: v128, b: v128): v128 {
@@ -151,6 +152,10 @@ function q4kGemv(g: usize, nb: i32, x: usize, xw: usize): v128 {
 
 export function matmulQ4_K(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
   const nb = k >> 8;
+  if (T >= 4 && ASC_FEATURE_RELAXED_SIMD && rqPassTokens(KIND_Q4_K, k, T) > 0) {
+    gemmRq(KIND_Q4_K, w, x, y, rows, k, T, ldy);
+    return;
+  }
   if (T >= 4 && intPassTokens(KIND_Q4_K, k, T) > 0) {
     gemmInt(KIND_Q4_K, w, x, y, rows, k, T, ldy);
     return;
@@ -258,6 +263,10 @@ function q6kGemv(g: usize, nb: i32, x: usize, xw: usize): v128 {
 
 export function matmulQ6_K(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
   const nb = k >> 8;
+  if (T >= 4 && ASC_FEATURE_RELAXED_SIMD && rqPassTokens(KIND_Q6_K, k, T) > 0) {
+    gemmRq(KIND_Q6_K, w, x, y, rows, k, T, ldy);
+    return;
+  }
   if (T >= 4 && intPassTokens(KIND_Q6_K, k, T) > 0) {
     gemmInt(KIND_Q6_K, w, x, y, rows, k, T, ldy);
     return;

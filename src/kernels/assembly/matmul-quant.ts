@@ -24,6 +24,7 @@
 import { madd, f16x8Lo, f16x8Hi, storeLanes, kv, K_I8_15, SCRATCH } from "./common";
 import { rdot16 } from "./qcommon";
 import { KIND_Q8_0, KIND_Q4_0, gemmInt, intPassTokens, scaleRegion } from "./gemm-int";
+import { gemmRq, rqPassTokens } from "./gemm-rq";
 
 /** [a0+a1, a2+a3, b0+b1, b2+b3] of two pair-form i32x4 (rows 0,1 in a; rows 2,3 in b). */
 @inline function combine(a: v128, b: v128): v128 {
@@ -193,6 +194,10 @@ function q4Gemv(g: usize, nb: i32, xp: usize, dx: usize, xw: usize, cs: usize): 
 
 export function matmulQ4_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
   const nb = k >> 5;
+  if (T >= 4 && ASC_FEATURE_RELAXED_SIMD && rqPassTokens(KIND_Q4_0, k, T) > 0) {
+    gemmRq(KIND_Q4_0, w, x, y, rows, k, T, ldy);
+    return;
+  }
   if (T >= 4 && intPassTokens(KIND_Q4_0, k, T) > 0) {
     gemmInt(KIND_Q4_0, w, x, y, rows, k, T, ldy);
     return;
