@@ -67,10 +67,13 @@ function prepWide(x: usize, nb: i32, T: i32): void {
   let hh = i16x8.splat(0);
   const q = p + 64 + (<usize>c << 7);
   const xl = xq + (<usize>c << 6);
-  for (let j: usize = 0; j < 32; j += 4) {
+  for (let j: usize = 0; j < 32; j += 8) {
     const v = v128.load(q + (j << 2));
+    const u = v128.load(q + (j << 2), 16);
     hl = i16x8.add(hl, rdot16(v128.load32_splat(xl + j), v128.and(v, m)));
     hh = i16x8.add(hh, rdot16(v128.load32_splat(xl + j, 32), v128.and(i16x8.shr_u(v, 4), m)));
+    hl = i16x8.add(hl, rdot16(v128.load32_splat(xl + j, 4), v128.and(u, m)));
+    hh = i16x8.add(hh, rdot16(v128.load32_splat(xl + j, 36), v128.and(i16x8.shr_u(u, 4), m)));
   }
   const b = (c & 1) << 1;
   return i32x4.add(

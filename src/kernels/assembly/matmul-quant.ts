@@ -21,7 +21,7 @@
 // NOTE: i32x4.relaxed_dot_i8x16_i7x16_add_s is not used: V8 11.3 (Node 20) miscompiles it on
 // x64 (returns 2 * dot and ignores the accumulator; seen with Node 20.20.2).
 
-import { madd, f16x8Lo, f16x8Hi, storeLanes, kv, K_I8_15, SCRATCH } from "./common";
+import { madd, f16x8Lo, f16x8Hi, f16ExtToF32, storeLanes, kv, K_I8_15, K_I16_7FFF, K_I16_7BFF, SCRATCH } from "./common";
 import { rdot16 } from "./qcommon";
 import { KIND_Q8_0, KIND_Q4_0, gemmInt, intPassTokens, scaleRegion } from "./gemm-int";
 import { gemmRq, rqPassTokens } from "./gemm-rq";
@@ -82,8 +82,31 @@ function prepQ8_0(x: usize, nb: i32, T: i32, wide: bool, corr: bool): void {
   return i32x4.add(a, b);
 }
 
+/**
+ * May a scale in the group's scale region (nb blocks x 4 f16 at g) be inf/NaN? Exact test:
+ * max of |h| (as u16) >= 0x7c00. Then the GEMV uses the exact f16 conversion (f16x8Lo/Hi);
+ * otherwise the fast one (4 ops per 4 scales, wrong only for inf/NaN).
+ */
+@inline function scalesInfNan(g: usize, nb: i32): bool {
+  let mx = i16x8.splat(0);
+  const m = kv(K_I16_7FFF);
+  const end = g + (<usize>nb << 3);
+  let p = g;
+  for (; p + 16 <= end; p += 16) mx = i16x8.max_u(mx, v128.and(v128.load(p), m));
+  if (p < end) mx = i16x8.max_u(mx, v128.and(v128.load64_zero(p), m));
+  return v128.any_true(i16x8.gt_u(mx, kv(K_I16_7BFF)));
+}
+
+/** Lanes 0..3 / 4..7 of 8 f16 -> f32x4, exact when `exact` (inf/NaN too), else finite only. */
+@inline function h2fLo(h: v128, exact: bool): v128 {
+  return exact ? f16x8Lo(h) : f16ExtToF32(i32x4.extend_low_i16x8_s(h));
+}
+@inline function h2fHi(h: v128, exact: bool): v128 {
+  return exact ? f16x8Hi(h) : f16ExtToF32(i32x4.extend_high_i16x8_s(h));
+}
+
 /** One packed Q8_0 group (g) . one token's prepared activations (dx, xw) -> 4 rows. */
-function q8Gemv(g: usize, nb: i32, dx: usize, xw: usize): v128 {
+@inline function q8GemvBody(g: usize, nb: i32, dx: usize, xw: usize, exact: bool): v128 {
   let acc = f32x4.splat(0);
   let q = g + scaleRegion(nb);
   let b = 0;
@@ -92,17 +115,24 @@ function q8Gemv(g: usize, nb: i32, dx: usize, xw: usize): v128 {
     const h = v128.load(g + (<usize>b << 3));
     const s0 = q8Block(q, xw);
     const s1 = q8Block(q + 128, xw + 64);
-    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(f16x8Lo(h), v128.load32_splat(dx)), acc);
-    acc = madd(f32x4.convert_i32x4_s(s1), f32x4.mul(f16x8Hi(h), v128.load32_splat(dx, 4)), acc);
+    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(h2fLo(h, exact), v128.load32_splat(dx)), acc);
+    acc = madd(f32x4.convert_i32x4_s(s1), f32x4.mul(h2fHi(h, exact), v128.load32_splat(dx, 4)), acc);
     q += 256;
     xw += 128;
     dx += 8;
   }
   if (b < nb) {
     const s0 = q8Block(q, xw);
-    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(f16x8Lo(v128.load64_zero(g + (<usize>b << 3))), v128.load32_splat(dx)), acc);
+    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(h2fLo(v128.load64_zero(g + (<usize>b << 3)), exact), v128.load32_splat(dx)), acc);
   }
   return acc;
+}
+
+function q8GemvFast(g: usize, nb: i32, dx: usize, xw: usize): v128 {
+  return q8GemvBody(g, nb, dx, xw, false);
+}
+function q8GemvExact(g: usize, nb: i32, dx: usize, xw: usize): v128 {
+  return q8GemvBody(g, nb, dx, xw, true);
 }
 
 export function matmulQ8_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
@@ -122,9 +152,11 @@ export function matmulQ8_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i
     for (let r = 0; r < rows; r += 4) {
       const nr = min(rows - r, 4);
       const yr = y + (<usize>r << 2) + <usize>t0 * yb;
+      const exact = scalesInfNan(g, nb);
       for (let t = 0; t < nt; t++) {
         const dx = SCRATCH + <usize>t * tb;
-        storeLanes(yr + <usize>t * yb, q8Gemv(g, nb, dx, dx + (<usize>nb << 2)), nr);
+        const xw = dx + (<usize>nb << 2);
+        storeLanes(yr + <usize>t * yb, exact ? q8GemvExact(g, nb, dx, xw) : q8GemvFast(g, nb, dx, xw), nr);
       }
       g += gb;
     }
@@ -138,10 +170,13 @@ export function matmulQ8_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i
   const m = kv(K_I8_15);
   let h = i16x8.splat(0);
   let g = i16x8.splat(0);
-  for (let c: usize = 0; c < 16; c += 4) {
-    const v = v128.load(q + (c << 2));
-    h = i16x8.add(h, rdot16(v128.load32_splat(xp + 2 + c), v128.and(v, m)));
-    g = i16x8.add(g, rdot16(v128.load32_splat(xp + 18 + c), v128.and(i16x8.shr_u(v, 4), m)));
+  for (let c: usize = 0; c < 16; c += 8) {
+    const v0 = v128.load(q + (c << 2));
+    const v1 = v128.load(q + (c << 2), 16);
+    h = i16x8.add(h, rdot16(v128.load32_splat(xp + c, 2), v128.and(v0, m)));
+    g = i16x8.add(g, rdot16(v128.load32_splat(xp + c, 18), v128.and(i16x8.shr_u(v0, 4), m)));
+    h = i16x8.add(h, rdot16(v128.load32_splat(xp + c, 6), v128.and(v1, m)));
+    g = i16x8.add(g, rdot16(v128.load32_splat(xp + c, 22), v128.and(i16x8.shr_u(v1, 4), m)));
   }
   return i32x4.extadd_pairwise_i16x8_s(i16x8.add(h, g));
 }
@@ -169,7 +204,7 @@ export function matmulQ8_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i
 }
 
 /** One packed Q4_0 group . one token (xp: its Q8_0 blocks; dx, xw, cs: prepared) -> 4 rows. */
-function q4Gemv(g: usize, nb: i32, xp: usize, dx: usize, xw: usize, cs: usize): v128 {
+@inline function q4GemvBody(g: usize, nb: i32, xp: usize, dx: usize, xw: usize, cs: usize, exact: bool): v128 {
   let acc = f32x4.splat(0);
   let q = g + scaleRegion(nb);
   let b = 0;
@@ -177,8 +212,8 @@ function q4Gemv(g: usize, nb: i32, xp: usize, dx: usize, xw: usize, cs: usize): 
     const h = v128.load(g + (<usize>b << 3));
     const s0 = q4Block(q, xp, xw, cs);
     const s1 = q4Block(q + 64, xp + 34, xw + 64, cs + 4);
-    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(f16x8Lo(h), v128.load32_splat(dx)), acc);
-    acc = madd(f32x4.convert_i32x4_s(s1), f32x4.mul(f16x8Hi(h), v128.load32_splat(dx, 4)), acc);
+    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(h2fLo(h, exact), v128.load32_splat(dx)), acc);
+    acc = madd(f32x4.convert_i32x4_s(s1), f32x4.mul(h2fHi(h, exact), v128.load32_splat(dx, 4)), acc);
     q += 128;
     xp += 68;
     xw += 128;
@@ -187,9 +222,16 @@ function q4Gemv(g: usize, nb: i32, xp: usize, dx: usize, xw: usize, cs: usize): 
   }
   if (b < nb) {
     const s0 = q4Block(q, xp, xw, cs);
-    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(f16x8Lo(v128.load64_zero(g + (<usize>b << 3))), v128.load32_splat(dx)), acc);
+    acc = madd(f32x4.convert_i32x4_s(s0), f32x4.mul(h2fLo(v128.load64_zero(g + (<usize>b << 3)), exact), v128.load32_splat(dx)), acc);
   }
   return acc;
+}
+
+function q4GemvFast(g: usize, nb: i32, xp: usize, dx: usize, xw: usize, cs: usize): v128 {
+  return q4GemvBody(g, nb, xp, dx, xw, cs, false);
+}
+function q4GemvExact(g: usize, nb: i32, xp: usize, dx: usize, xw: usize, cs: usize): v128 {
+  return q4GemvBody(g, nb, xp, dx, xw, cs, true);
 }
 
 export function matmulQ4_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
@@ -214,10 +256,13 @@ export function matmulQ4_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i
     for (let r = 0; r < rows; r += 4) {
       const nr = min(rows - r, 4);
       const yr = y + (<usize>r << 2) + <usize>t0 * yb;
+      const exact = scalesInfNan(g, nb);
       for (let t = 0; t < nt; t++) {
         const dx = SCRATCH + <usize>t * tb;
         const xw = dx + (<usize>nb << 2);
-        storeLanes(yr + <usize>t * yb, q4Gemv(g, nb, x0 + <usize>t * xb, dx, xw, xw + (<usize>nb << 6)), nr);
+        const xt = x0 + <usize>t * xb;
+        const cs = xw + (<usize>nb << 6);
+        storeLanes(yr + <usize>t * yb, exact ? q4GemvExact(g, nb, xt, dx, xw, cs) : q4GemvFast(g, nb, xt, dx, xw, cs), nr);
       }
       g += gb;
     }
