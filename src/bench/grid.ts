@@ -86,6 +86,9 @@ export async function runGrid(o: GridOptions): Promise<{ rows: GridRow[]; sys: S
   for (const m of o.models) if (m !== STORIES) getPreset(m);
   for (const t of o.types) parseSynthType(t);
   const started = new Date();
+  const loadBefore = os.loadavg()[0]!;
+  // NOTE: other processes skew every figure (llama.cpp's spinning thread pool most of all).
+  if (loadBefore > 0.5) o.log(`warning: the machine is busy (1-minute load average ${loadBefore.toFixed(2)} on ${os.availableParallelism()} cores)`);
   o.log("measuring the machine (read bandwidth, fresh for this run)...");
   const threadCounts = [...new Set([1, os.availableParallelism(), ...o.threads])].sort((a, b) => a - b);
   const sys = await sysInfo({ refresh: true, threads: threadCounts });
@@ -126,7 +129,7 @@ export async function runGrid(o: GridOptions): Promise<{ rows: GridRow[]; sys: S
       }
     }
   }
-  const markdown = renderMarkdown(rows, sys, o, started);
+  const markdown = renderMarkdown(rows, sys, o, started, [loadBefore, os.loadavg()[0]!]);
   if (o.out !== undefined) {
     fs.writeFileSync(o.out, markdown);
     const raw = path.join(path.dirname(benchModelsDir()), "bench-results.json");
@@ -165,7 +168,8 @@ function mb(bytes: number): string {
   return (bytes / 1e6).toFixed(bytes < 10e6 ? 2 : 0);
 }
 
-export function renderMarkdown(rows: readonly GridRow[], sys: SysInfo, o: GridOptions, date: Date): string {
+/** `load`: the 1-minute load average before and after the run (other processes skew the figures). */
+export function renderMarkdown(rows: readonly GridRow[], sys: SysInfo, o: GridOptions, date: Date, load: readonly [number, number]): string {
   const bw = sys.read_bandwidth.by_threads.map((r) => `${r.gb_s} GB/s at ${r.threads} thread${r.threads > 1 ? "s" : ""} (min ${r.min_gb_s}, max ${r.max_gb_s})`).join("; ");
   const peer = rows.find((r) => r.report?.compare)?.report?.compare?.engine ?? "node-llama-cpp";
   const kernels = rows.find((r) => r.report)?.report?.kernels ?? sys.kernels;
@@ -181,6 +185,7 @@ export function renderMarkdown(rows: readonly GridRow[], sys: SysInfo, o: GridOp
     `- **Runtime**: Node ${sys.node} (V8 ${sys.v8}); relaxed SIMD: ${sys.relaxed_simd}; slimlm kernels: ${kernels}`,
     `- **Read bandwidth** (WebAssembly, ${(sys.read_bandwidth.probe_bytes / 2 ** 30).toFixed(0)} GiB probe, median of ${sys.read_bandwidth.by_threads[0]?.passes ?? 0} passes): ${bw}`,
     `- **Peer**: ${peer}${peerBuild ? ` (${peerBuild})` : ""}`,
+    `- **Other load**: 1-minute load average ${load[0].toFixed(2)} before, ${load[1].toFixed(2)} after the run (includes the run itself; ${sys.cores} cores)`,
     `- **Rerun**: \`${o.command}\``,
     "",
     `Each cell: slimlm, llama.cpp, ratio slimlm/llama.cpp (bold). Prefill = ${o.prefill} tokens, decode = ${o.decode} tokens,`,
