@@ -20,7 +20,7 @@ import { type Tokenizer, tokenizerFromMetadata } from "../tokenizer/index.js";
 import { GgmlType } from "../tensor/ggml-type.js";
 import { type CheckpointInfo, readOptimizerState, readParams, writeModelGguf, writeOptimizerState } from "./checkpoint.js";
 import { TokenData } from "./data.js";
-import type { TrainShape } from "./ops/llama-train.js";
+import { type TrainShape, trainingFloats } from "./ops/llama-train.js";
 import { DEFAULT_ADAMW } from "./ops/optim.js";
 import { checkShape, loadShapeConfig } from "./presets.js";
 import { type LogEntry, type Teacher, Trainer, type TrainOptions } from "./trainer.js";
@@ -161,7 +161,7 @@ function trainOptions(o: CommonRunOptions, teacher?: Teacher): TrainOptions {
 /** The loop with checkpoints, resume and the common result. */
 async function loop(o: CommonRunOptions, shape: TrainShape, data: TokenData, tokenizer: Metadata, init: (t: Trainer) => void, teacher?: Teacher): Promise<{ result: RunResult; trainer: Trainer }> {
   const opts = trainOptions(o, teacher);
-  const matmul = trainMatmul(o.threads);
+  const matmul = await trainMatmul(o.threads, trainingFloats(shape, o.batch, o.ctx));
   const trainer = new Trainer(shape, data, opts, matmul.matmul, matmul.make);
   try {
     const info: CheckpointInfo = {

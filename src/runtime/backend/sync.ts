@@ -19,6 +19,8 @@ export const CTRL = {
   ABORT: 4,
   /** Error text of an aborting lane: UTF-16 code units from here, length at ERR_LEN. */
   ERR_LEN: 5,
+  /** Lanes asleep in Atomics.wait (notify is a syscall: skip it when nobody sleeps). */
+  SLEEPERS: 6,
   ERR_TEXT: 8,
   ERR_TEXT_CAP: 1024,
   /** First word of the batch description (see batch.ts). */
@@ -51,7 +53,7 @@ export class LaneSync {
     if (Atomics.add(c, CTRL.BARRIER_COUNT, 1) === this.nLanes - 1) {
       Atomics.store(c, CTRL.BARRIER_COUNT, 0);
       Atomics.add(c, CTRL.BARRIER_GEN, 1);
-      Atomics.notify(c, CTRL.BARRIER_GEN);
+      if (Atomics.load(c, CTRL.SLEEPERS) > 0) Atomics.notify(c, CTRL.BARRIER_GEN);
       return;
     }
     this.waitWhileEqual(CTRL.BARRIER_GEN, gen);
@@ -61,7 +63,7 @@ export class LaneSync {
   publish(cmd: number): void {
     Atomics.store(this.ctrl, CTRL.CMD, cmd);
     Atomics.add(this.ctrl, CTRL.CMD_GEN, 1);
-    Atomics.notify(this.ctrl, CTRL.CMD_GEN);
+    if (Atomics.load(this.ctrl, CTRL.SLEEPERS) > 0) Atomics.notify(this.ctrl, CTRL.CMD_GEN);
   }
 
   /** Workers: wait for the command after generation `seen`; returns [command, generation]. */
@@ -104,10 +106,15 @@ export class LaneSync {
     for (let i = 0; i < SPIN_POLLS; i++) {
       if (Atomics.load(c, index) !== value) return this.checkAbort();
     }
+    // NOTE: announce the sleep before re-checking the value, so a notifier that changes the
+    // value after our check sees SLEEPERS > 0 and wakes us (Atomics.wait returns at once if the
+    // value already changed).
+    Atomics.add(c, CTRL.SLEEPERS, 1);
     while (Atomics.load(c, index) === value) {
       Atomics.wait(c, index, value, 1000);
       if (Atomics.load(c, CTRL.ABORT) !== 0) break;
     }
+    Atomics.sub(c, CTRL.SLEEPERS, 1);
     this.checkAbort();
   }
 

@@ -342,3 +342,14 @@ export class TrainableLlama<A extends Floats> {
     return (which === "params" ? this.params : this.grads).subarray(p.offset, p.offset + p.size) as A;
   }
 }
+
+/** Floats a TrainableLlama of this shape allocates (to size an arena before building it). */
+export function trainingFloats(shape: TrainShape, B: number, T: number): number {
+  let n = 0;
+  const count = (k: number): Float32Array => {
+    n += k + 16; // the arena aligns every buffer to 64 bytes
+    return new Float32Array(0);
+  };
+  new TrainableLlama(shape, B, T, { abT() {}, ab() {}, aTb() {} }, count);
+  return n;
+}
