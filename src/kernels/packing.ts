@@ -35,14 +35,16 @@ const round16 = (n: number): number => Math.ceil(n / 16) * 16;
 
 /**
  * One field of a GGUF block copied into the group: `len` bytes at `src` inside the block go to
- * `dst(b)` (+ the interleave) in the group for block b, interleaved by `chunk` bytes.
+ * `dst + b * stride` (+ S when `afterScales`) in the group for block b, interleaved by `chunk` bytes.
  */
 interface Field {
   readonly src: number;
   readonly len: number;
   readonly chunk: 2 | 4;
-  /** Offset of block b's copy of the field in the group (nb = blocks per row). */
-  readonly dst: (b: number, nb: number) => number;
+  readonly dst: number;
+  readonly stride: number;
+  /** The offset counts from the end of the group's scale region (S). */
+  readonly afterScales: boolean;
 }
 
 interface Layout {
@@ -56,60 +58,41 @@ interface Layout {
 
 const S = (nb: number): number => round16(8 * nb);
 
+function field(src: number, len: number, chunk: 2 | 4, dst: number, stride: number, afterScales = false): Field {
+  return { src, len, chunk, dst, stride, afterScales };
+}
+
 const LAYOUTS: Partial<Record<GgmlType, Layout>> = {
-  [GgmlType.F32]: {
-    blockSize: 1,
-    typeSize: 4,
-    groupBytes: (nb) => 16 * nb,
-    fields: [{ src: 0, len: 4, chunk: 4, dst: (b) => 16 * b }],
-  },
-  [GgmlType.F16]: {
-    blockSize: 1,
-    typeSize: 2,
-    groupBytes: (nb) => round16(8 * nb),
-    fields: [{ src: 0, len: 2, chunk: 2, dst: (b) => 8 * b }],
-  },
+  [GgmlType.F32]: { blockSize: 1, typeSize: 4, groupBytes: (nb) => 16 * nb, fields: [field(0, 4, 4, 0, 16)] },
+  [GgmlType.F16]: { blockSize: 1, typeSize: 2, groupBytes: (nb) => round16(8 * nb), fields: [field(0, 2, 2, 0, 8)] },
   [GgmlType.Q8_0]: {
     blockSize: 32,
     typeSize: 34,
     groupBytes: (nb) => S(nb) + 128 * nb,
-    fields: [
-      { src: 0, len: 2, chunk: 2, dst: (b) => 8 * b },
-      { src: 2, len: 32, chunk: 2, dst: (b, nb) => S(nb) + 128 * b },
-    ],
+    fields: [field(0, 2, 2, 0, 8), field(2, 32, 2, 0, 128, true)],
   },
   [GgmlType.Q4_0]: {
     blockSize: 32,
     typeSize: 18,
     groupBytes: (nb) => S(nb) + 64 * nb,
-    fields: [
-      { src: 0, len: 2, chunk: 2, dst: (b) => 8 * b },
-      { src: 2, len: 16, chunk: 4, dst: (b, nb) => S(nb) + 64 * b },
-    ],
+    fields: [field(0, 2, 2, 0, 8), field(2, 16, 4, 0, 64, true)],
   },
   [GgmlType.Q4_K]: {
     blockSize: 256,
     typeSize: 144,
     groupBytes: (nb) => 576 * nb,
-    fields: [
-      { src: 0, len: 2, chunk: 2, dst: (b) => 576 * b },
-      { src: 2, len: 2, chunk: 2, dst: (b) => 576 * b + 8 },
-      { src: 4, len: 12, chunk: 4, dst: (b) => 576 * b + 16 },
-      { src: 16, len: 128, chunk: 4, dst: (b) => 576 * b + 64 },
-    ],
+    fields: [field(0, 2, 2, 0, 576), field(2, 2, 2, 8, 576), field(4, 12, 4, 16, 576), field(16, 128, 4, 64, 576)],
   },
   [GgmlType.Q6_K]: {
     blockSize: 256,
     typeSize: 210,
     groupBytes: (nb) => S(nb) + 832 * nb,
-    fields: [
-      { src: 0, len: 128, chunk: 4, dst: (b, nb) => S(nb) + 832 * b },
-      { src: 128, len: 64, chunk: 4, dst: (b, nb) => S(nb) + 832 * b + 512 },
-      { src: 192, len: 16, chunk: 4, dst: (b, nb) => S(nb) + 832 * b + 768 },
-      { src: 208, len: 2, chunk: 2, dst: (b) => 8 * b },
-    ],
+    fields: [field(0, 128, 4, 0, 832, true), field(128, 64, 4, 512, 832, true), field(192, 16, 4, 768, 832, true), field(208, 2, 2, 0, 8)],
   },
 };
+
+/** Offset of block b's copy of field f in a group. */
+const fieldAt = (f: Field, b: number, nb: number): number => (f.afterScales ? S(nb) : 0) + f.dst + b * f.stride;
 
 function layoutOf(type: GgmlType): Layout {
   const l = LAYOUTS[type];
@@ -170,50 +153,68 @@ export function packRows(type: GgmlType, src: Uint8Array, nRows: number, k: numb
   if (gb !== PACK_ROWS * rowBytes) d16.fill(0); // scale-region padding (memset speed)
   const rb16 = rowBytes >>> 1;
   const ts16 = l.typeSize >>> 1;
-  for (let g = 0; g < full; g++) {
-    const r0 = g * PACK_ROWS * rb16;
-    const gbase = (g * gb) >>> 1;
-    for (const f of l.fields) {
-      const fs = r0 + (f.src >>> 1);
-      if (f.dst(1, nb) - f.dst(0, nb) === f.len * PACK_ROWS) {
-        // consecutive blocks' copies are adjacent: one run over all blocks
-        interleave(s16, fs, rb16, ts16, f.len >>> 1, nb, f.chunk >>> 1, d16, gbase + (f.dst(0, nb) >>> 1));
-      } else {
-        for (let b = 0; b < nb; b++) interleave(s16, fs + b * ts16, rb16, ts16, f.len >>> 1, 1, f.chunk >>> 1, d16, gbase + (f.dst(b, nb) >>> 1));
+  for (const f of l.fields) {
+    const fs = f.src >>> 1;
+    const n = f.len >>> 1;
+    const d0 = fieldAt(f, 0, nb) >>> 1;
+    const ds = f.stride >>> 1;
+    const gb16 = gb >>> 1;
+    if (f.chunk === 2) interleave2(s16, fs, rb16, ts16, n, nb, d16, d0, ds, full, gb16);
+    else interleave4(s16, fs, rb16, ts16, n, nb, d16, d0, ds, full, gb16);
+  }
+}
+
+/**
+ * One field, chunks of one u16, of `groups` groups of 4 rows: row r of group g at
+ * s + (4g + r) * rs, block b at + b * bs, n u16 per block; written at d + g * gs + b * ds, u16
+ * j of row r at + 4j + r.
+ */
+function interleave2(
+  s16: Uint16Array, s: number, rs: number, bs: number, n: number, nb: number,
+  d16: Uint16Array, d: number, ds: number, groups: number, gs: number,
+): void {
+  for (let g = 0; g < groups; g++) {
+    const a = s + 4 * g * rs;
+    for (let b = 0; b < nb; b++) {
+      const a0 = a + b * bs;
+      const a1 = a0 + rs;
+      const a2 = a1 + rs;
+      const a3 = a2 + rs;
+      let o = d + g * gs + b * ds;
+      for (let j = 0; j < n; j++) {
+        d16[o] = s16[a0 + j]!;
+        d16[o + 1] = s16[a1 + j]!;
+        d16[o + 2] = s16[a2 + j]!;
+        d16[o + 3] = s16[a3 + j]!;
+        o += 4;
       }
     }
   }
 }
 
-/**
- * Interleave one field of 4 rows (u16 units): rows at s, s + rs, s + 2rs, s + 3rs; `n` u16 per
- * block, blocks `bs` apart, `nBlocks` blocks; chunks of c (1 or 2) u16; written sequentially at d.
- */
-function interleave(s16: Uint16Array, s: number, rs: number, bs: number, n: number, nBlocks: number, c: number, d16: Uint16Array, d: number): void {
-  for (let b = 0; b < nBlocks; b++) {
-    const a0 = s + b * bs;
-    const a1 = a0 + rs;
-    const a2 = a1 + rs;
-    const a3 = a2 + rs;
-    if (c === 1) {
-      for (let j = 0; j < n; j++) {
-        d16[d] = s16[a0 + j]!;
-        d16[d + 1] = s16[a1 + j]!;
-        d16[d + 2] = s16[a2 + j]!;
-        d16[d + 3] = s16[a3 + j]!;
-        d += 4;
-      }
-    } else {
+/** Like interleave2 with chunks of two u16 (n even): u16 pair j of row r at + 8j + 2r. */
+function interleave4(
+  s16: Uint16Array, s: number, rs: number, bs: number, n: number, nb: number,
+  d16: Uint16Array, d: number, ds: number, groups: number, gs: number,
+): void {
+  for (let g = 0; g < groups; g++) {
+    const a = s + 4 * g * rs;
+    for (let b = 0; b < nb; b++) {
+      const a0 = a + b * bs;
+      const a1 = a0 + rs;
+      const a2 = a1 + rs;
+      const a3 = a2 + rs;
+      let o = d + g * gs + b * ds;
       for (let j = 0; j < n; j += 2) {
-        d16[d] = s16[a0 + j]!;
-        d16[d + 1] = s16[a0 + j + 1]!;
-        d16[d + 2] = s16[a1 + j]!;
-        d16[d + 3] = s16[a1 + j + 1]!;
-        d16[d + 4] = s16[a2 + j]!;
-        d16[d + 5] = s16[a2 + j + 1]!;
-        d16[d + 6] = s16[a3 + j]!;
-        d16[d + 7] = s16[a3 + j + 1]!;
-        d += 8;
+        d16[o] = s16[a0 + j]!;
+        d16[o + 1] = s16[a0 + j + 1]!;
+        d16[o + 2] = s16[a1 + j]!;
+        d16[o + 3] = s16[a1 + j + 1]!;
+        d16[o + 4] = s16[a2 + j]!;
+        d16[o + 5] = s16[a2 + j + 1]!;
+        d16[o + 6] = s16[a3 + j]!;
+        d16[o + 7] = s16[a3 + j + 1]!;
+        o += 8;
       }
     }
   }
@@ -236,7 +237,7 @@ export function unpackRow(type: GgmlType, packed: Uint8Array, row: number, k: nu
     const c = f.chunk;
     const n = f.len / c;
     for (let b = 0; b < nb; b++) {
-      const s0 = base + f.dst(b, nb) + c * r;
+      const s0 = base + fieldAt(f, b, nb) + c * r;
       const d0 = b * l.typeSize + f.src;
       for (let j = 0; j < n; j++) {
         const s = s0 + 4 * c * j;
