@@ -1,7 +1,7 @@
 // The non-matmul kernels: rmsnorm, rope, attention, swiglu, add, addBias. f32 throughout;
 // pointers are byte offsets, counts are elements. See src/kernels/kernel-set.ts for semantics.
 
-import { madd, hsum, hsum4, expNeg } from "./common";
+import { madd, hsum, hsum4, expNeg, align64, SCRATCH, SCRATCH_END } from "./common";
 
 /**
  * out[t, i] = (x[t, i] * scale_t) * w[i], scale_t = 1 / sqrtf(f32(sum_i f64(x*x) / n) + eps):
@@ -161,11 +161,195 @@ export function rope(x: usize, cosSin: usize, T: i32, nHeads: i32, headDim: i32,
 }
 
 /**
+ * Scores of one query head over nKeys keys into sp (e_j = exp(s_j - max)); returns 1 / sum e_j
+ * (sum in f64). kBase: the pool plus the KV head's offset inside a block.
+ */
+function scoresExp(
+  qh: usize, kBase: usize, blockTable: usize, nKeys: i32, headDim: i32, blockSize: i32, blockBytes: usize, scale: f32, sp: usize,
+): f32 {
+  const headBytes = <usize>headDim << 2;
+  const nBlocks = (nKeys + blockSize - 1) / blockSize;
+  // scores, 4 keys at a time (independent dot products, one horizontal sum for all 4)
+  let mxv = f32x4.splat(-Infinity);
+  let mx = -Infinity;
+  let j = 0;
+  const sv = f32x4.splat(scale);
+  for (let bi = 0; bi < nBlocks; bi++) {
+    const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
+    let kp = kBase + blk * blockBytes;
+    const n = min(blockSize, nKeys - j);
+    let i = 0;
+    if ((headDim & 3) == 0) {
+      for (; i + 4 <= n; i += 4) {
+        const s4 = f32x4.mul(sv, dot4F32(qh, kp, headBytes, headDim));
+        v128.store(sp + (<usize>(j + i) << 2), s4);
+        mxv = f32x4.max(mxv, s4);
+        kp += headBytes << 2;
+      }
+    }
+    for (; i < n; i++) {
+      const s = scale * dotF32(qh, kp, headDim);
+      store<f32>(sp + (<usize>(j + i) << 2), s);
+      mx = max(mx, s);
+      kp += headBytes;
+    }
+    j += n;
+  }
+  mxv = f32x4.max(mxv, v128.shuffle<f32>(mxv, mxv, 2, 3, 0, 1));
+  mx = max(mx, max(f32x4.extract_lane(mxv, 0), f32x4.extract_lane(mxv, 1)));
+  // e_j = exp(s_j - max), sum in f64
+  const mv = f32x4.splat(<f32>mx);
+  let sum0 = f64x2.splat(0);
+  let sum1 = f64x2.splat(0);
+  const end4 = <usize>(nKeys & ~3) << 2;
+  let o: usize = 0;
+  for (; o < end4; o += 16) {
+    const e = expNeg(f32x4.sub(v128.load(sp + o), mv));
+    v128.store(sp + o, e);
+    sum0 = f64x2.add(sum0, f64x2.promote_low_f32x4(e));
+    sum1 = f64x2.add(sum1, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1)));
+  }
+  const ss = f64x2.add(sum0, sum1);
+  let sum = f64x2.extract_lane(ss, 0) + f64x2.extract_lane(ss, 1);
+  const endK = <usize>nKeys << 2;
+  for (; o < endK; o += 4) {
+    const e = f32x4.extract_lane(expNeg(f32x4.splat(load<f32>(sp + o) - <f32>mx)), 0);
+    store<f32>(sp + o, e);
+    sum += <f64>e;
+  }
+  return <f32>(1.0 / sum);
+}
+
+/** out[d] = inv * sum_j e_j v_j[d] for one head (e at sp); vBase: pool plus the KV head's offset. */
+function weightedValues(
+  oh: usize, sp: usize, inv1: f32, vBase: usize, blockTable: usize, nKeys: i32, headDim: i32, blockSize: i32, blockBytes: usize,
+): void {
+  const headBytes = <usize>headDim << 2;
+  const nBlocks = (nKeys + blockSize - 1) / blockSize;
+  const inv = f32x4.splat(inv1);
+  let d = 0;
+  for (; d + 16 <= headDim; d += 16) {
+    const dOff = <usize>d << 2;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let j = 0;
+    for (let bi = 0; bi < nBlocks; bi++) {
+      const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
+      let vp = vBase + blk * blockBytes + dOff;
+      const n = min(blockSize, nKeys - j);
+      let p = sp + (<usize>j << 2);
+      for (let i = 0; i < n; i++) {
+        const e = v128.load32_splat(p);
+        a0 = madd(e, v128.load(vp), a0);
+        a1 = madd(e, v128.load(vp, 16), a1);
+        a2 = madd(e, v128.load(vp, 32), a2);
+        a3 = madd(e, v128.load(vp, 48), a3);
+        vp += headBytes;
+        p += 4;
+      }
+      j += n;
+    }
+    v128.store(oh + dOff, f32x4.mul(a0, inv));
+    v128.store(oh + dOff, f32x4.mul(a1, inv), 16);
+    v128.store(oh + dOff, f32x4.mul(a2, inv), 32);
+    v128.store(oh + dOff, f32x4.mul(a3, inv), 48);
+  }
+  for (; d + 4 <= headDim; d += 4) {
+    const dOff = <usize>d << 2;
+    let a0 = f32x4.splat(0);
+    let j = 0;
+    for (let bi = 0; bi < nBlocks; bi++) {
+      const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
+      let vp = vBase + blk * blockBytes + dOff;
+      const n = min(blockSize, nKeys - j);
+      let p = sp + (<usize>j << 2);
+      for (let i = 0; i < n; i++) {
+        a0 = madd(v128.load32_splat(p), v128.load(vp), a0);
+        vp += headBytes;
+        p += 4;
+      }
+      j += n;
+    }
+    v128.store(oh + dOff, f32x4.mul(a0, inv));
+  }
+  for (; d < headDim; d++) {
+    const dOff = <usize>d << 2;
+    let a: f32 = 0;
+    let j = 0;
+    for (let bi = 0; bi < nBlocks; bi++) {
+      const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
+      let vp = vBase + blk * blockBytes + dOff;
+      const n = min(blockSize, nKeys - j);
+      for (let i = 0; i < n; i++) {
+        a += load<f32>(sp + (<usize>(j + i) << 2)) * load<f32>(vp);
+        vp += headBytes;
+      }
+      j += n;
+    }
+    store<f32>(oh + dOff, a * inv1);
+  }
+}
+
+/**
+ * weightedValues for two heads sharing a KV head (e at sp and sq): each V vector is loaded once
+ * for both; 8 independent accumulators (the one-head loop is latency-bound on 4). headDim % 16 == 0.
+ */
+function weightedValues2(
+  oh: usize, og: usize, sp: usize, sq: usize, inv1: f32, inv2: f32, vBase: usize, blockTable: usize, nKeys: i32, headDim: i32,
+  blockSize: i32, blockBytes: usize,
+): void {
+  const headBytes = <usize>headDim << 2;
+  const nBlocks = (nKeys + blockSize - 1) / blockSize;
+  const iv = f32x4.splat(inv1);
+  const iw = f32x4.splat(inv2);
+  const dq = sq - sp;
+  for (let d = 0; d < headDim; d += 16) {
+    const dOff = <usize>d << 2;
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let b0 = f32x4.splat(0), b1 = f32x4.splat(0), b2 = f32x4.splat(0), b3 = f32x4.splat(0);
+    let j = 0;
+    for (let bi = 0; bi < nBlocks; bi++) {
+      const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
+      let vp = vBase + blk * blockBytes + dOff;
+      const n = min(blockSize, nKeys - j);
+      let p = sp + (<usize>j << 2);
+      for (let i = 0; i < n; i++) {
+        const e = v128.load32_splat(p);
+        const f = v128.load32_splat(p + dq);
+        const v0 = v128.load(vp);
+        const v1 = v128.load(vp, 16);
+        const v2 = v128.load(vp, 32);
+        const v3 = v128.load(vp, 48);
+        a0 = madd(e, v0, a0);
+        b0 = madd(f, v0, b0);
+        a1 = madd(e, v1, a1);
+        b1 = madd(f, v1, b1);
+        a2 = madd(e, v2, a2);
+        b2 = madd(f, v2, b2);
+        a3 = madd(e, v3, a3);
+        b3 = madd(f, v3, b3);
+        vp += headBytes;
+        p += 4;
+      }
+      j += n;
+    }
+    v128.store(oh + dOff, f32x4.mul(a0, iv));
+    v128.store(oh + dOff, f32x4.mul(a1, iv), 16);
+    v128.store(oh + dOff, f32x4.mul(a2, iv), 32);
+    v128.store(oh + dOff, f32x4.mul(a3, iv), 48);
+    v128.store(og + dOff, f32x4.mul(b0, iw));
+    v128.store(og + dOff, f32x4.mul(b1, iw), 16);
+    v128.store(og + dOff, f32x4.mul(b2, iw), 32);
+    v128.store(og + dOff, f32x4.mul(b3, iw), 48);
+  }
+}
+
+/**
  * Causal attention of one query token over nKeys cached positions (see kernel-set.ts).
- * Per query head: scores s_j = scale * (q . k_j) into scratch; softmax with the max
- * subtracted, exp (expNeg, ~1 ulp) and the sum in f64; out = (sum_j e_j v_j) * f32(1/sum).
+ * Per query head: scores s_j = scale * (q . k_j); softmax with the max subtracted, exp (expNeg,
+ * ~1 ulp) and the sum in f64; out = (sum_j e_j v_j) * f32(1/sum).
  * KV pools: [block][nKvHeads][blockSize][headDim] f32; blockTable: i32 block ids.
- * nKeys = 0 writes zeros.
+ * The query heads of one KV head are done in pairs when their scores fit the kernel scratch
+ * (then `scratch` is unused), else one at a time in `scratch`. nKeys = 0 writes zeros.
  */
 export function attention(
   q: usize, out: usize, kCache: usize, vCache: usize, blockTable: usize, nKeys: i32, nHeads: i32,
@@ -174,125 +358,31 @@ export function attention(
   const group = nHeads / nKvHeads;
   const headBytes = <usize>headDim << 2;
   const blockBytes = <usize>nKvHeads * <usize>blockSize * headBytes;
-  const nBlocks = (nKeys + blockSize - 1) / blockSize;
-  for (let h = 0; h < nHeads; h++) {
-    const g = h / group;
-    const qh = q + <usize>h * headBytes;
-    const oh = out + <usize>h * headBytes;
+  if (nKeys <= 0) {
+    memory.fill(out, 0, <usize>nHeads * headBytes);
+    return;
+  }
+  const rowBytes = align64(<usize>nKeys << 2);
+  const paired = group >= 2 && (headDim & 15) == 0 && (rowBytes << 1) <= SCRATCH_END - SCRATCH;
+  for (let g = 0; g < nKvHeads; g++) {
     const headOff = <usize>g * <usize>blockSize * headBytes;
-    if (nKeys <= 0) {
-      memory.fill(oh, 0, headBytes);
-      continue;
-    }
-    // scores, 4 keys at a time (independent dot products, one horizontal sum for all 4)
-    let mxv = f32x4.splat(-Infinity);
-    let mx = -Infinity;
-    let j = 0;
-    const sv = f32x4.splat(scale);
-    for (let bi = 0; bi < nBlocks; bi++) {
-      const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
-      let kp = kCache + blk * blockBytes + headOff;
-      const n = min(blockSize, nKeys - j);
-      let i = 0;
-      if ((headDim & 3) == 0) {
-        for (; i + 4 <= n; i += 4) {
-          const s4 = f32x4.mul(sv, dot4F32(qh, kp, headBytes, headDim));
-          v128.store(scratch + (<usize>(j + i) << 2), s4);
-          mxv = f32x4.max(mxv, s4);
-          kp += headBytes << 2;
-        }
+    const kBase = kCache + headOff;
+    const vBase = vCache + headOff;
+    let h = g * group;
+    const hEnd = h + group;
+    if (paired) {
+      for (; h + 2 <= hEnd; h += 2) {
+        const s0 = SCRATCH;
+        const s1 = SCRATCH + rowBytes;
+        const oh = out + <usize>h * headBytes;
+        const inv0 = scoresExp(q + <usize>h * headBytes, kBase, blockTable, nKeys, headDim, blockSize, blockBytes, scale, s0);
+        const inv1 = scoresExp(q + <usize>(h + 1) * headBytes, kBase, blockTable, nKeys, headDim, blockSize, blockBytes, scale, s1);
+        weightedValues2(oh, oh + headBytes, s0, s1, inv0, inv1, vBase, blockTable, nKeys, headDim, blockSize, blockBytes);
       }
-      for (; i < n; i++) {
-        const s = scale * dotF32(qh, kp, headDim);
-        store<f32>(scratch + (<usize>(j + i) << 2), s);
-        mx = max(mx, s);
-        kp += headBytes;
-      }
-      j += n;
     }
-    mxv = f32x4.max(mxv, v128.shuffle<f32>(mxv, mxv, 2, 3, 0, 1));
-    mx = max(mx, max(f32x4.extract_lane(mxv, 0), f32x4.extract_lane(mxv, 1)));
-    // e_j = exp(s_j - max), sum in f64
-    const mv = f32x4.splat(<f32>mx);
-    let sum0 = f64x2.splat(0);
-    let sum1 = f64x2.splat(0);
-    const end4 = <usize>(nKeys & ~3) << 2;
-    let o: usize = 0;
-    for (; o < end4; o += 16) {
-      const e = expNeg(f32x4.sub(v128.load(scratch + o), mv));
-      v128.store(scratch + o, e);
-      sum0 = f64x2.add(sum0, f64x2.promote_low_f32x4(e));
-      sum1 = f64x2.add(sum1, f64x2.promote_low_f32x4(v128.shuffle<f32>(e, e, 2, 3, 0, 1)));
-    }
-    const ss = f64x2.add(sum0, sum1);
-    let sum = f64x2.extract_lane(ss, 0) + f64x2.extract_lane(ss, 1);
-    const endK = <usize>nKeys << 2;
-    for (; o < endK; o += 4) {
-      const e = f32x4.extract_lane(expNeg(f32x4.splat(load<f32>(scratch + o) - <f32>mx)), 0);
-      store<f32>(scratch + o, e);
-      sum += <f64>e;
-    }
-    const inv = f32x4.splat(<f32>(1.0 / sum));
-    // out = (sum_j e_j v_j) * inv, 16 dims at a time with all keys in the inner loop
-    let d = 0;
-    for (; d + 16 <= headDim; d += 16) {
-      const dOff = <usize>d << 2;
-      let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-      j = 0;
-      for (let bi = 0; bi < nBlocks; bi++) {
-        const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
-        let vp = vCache + blk * blockBytes + headOff + dOff;
-        const n = min(blockSize, nKeys - j);
-        let sp = scratch + (<usize>j << 2);
-        for (let i = 0; i < n; i++) {
-          const p = v128.load32_splat(sp);
-          a0 = madd(p, v128.load(vp), a0);
-          a1 = madd(p, v128.load(vp, 16), a1);
-          a2 = madd(p, v128.load(vp, 32), a2);
-          a3 = madd(p, v128.load(vp, 48), a3);
-          vp += headBytes;
-          sp += 4;
-        }
-        j += n;
-      }
-      v128.store(oh + dOff, f32x4.mul(a0, inv));
-      v128.store(oh + dOff, f32x4.mul(a1, inv), 16);
-      v128.store(oh + dOff, f32x4.mul(a2, inv), 32);
-      v128.store(oh + dOff, f32x4.mul(a3, inv), 48);
-    }
-    for (; d + 4 <= headDim; d += 4) {
-      const dOff = <usize>d << 2;
-      let a0 = f32x4.splat(0);
-      j = 0;
-      for (let bi = 0; bi < nBlocks; bi++) {
-        const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
-        let vp = vCache + blk * blockBytes + headOff + dOff;
-        const n = min(blockSize, nKeys - j);
-        let sp = scratch + (<usize>j << 2);
-        for (let i = 0; i < n; i++) {
-          a0 = madd(v128.load32_splat(sp), v128.load(vp), a0);
-          vp += headBytes;
-          sp += 4;
-        }
-        j += n;
-      }
-      v128.store(oh + dOff, f32x4.mul(a0, inv));
-    }
-    for (; d < headDim; d++) {
-      const dOff = <usize>d << 2;
-      let a: f32 = 0;
-      j = 0;
-      for (let bi = 0; bi < nBlocks; bi++) {
-        const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
-        let vp = vCache + blk * blockBytes + headOff + dOff;
-        const n = min(blockSize, nKeys - j);
-        for (let i = 0; i < n; i++) {
-          a += load<f32>(scratch + (<usize>(j + i) << 2)) * load<f32>(vp);
-          vp += headBytes;
-        }
-        j += n;
-      }
-      store<f32>(oh + dOff, a * f32x4.extract_lane(inv, 0));
+    for (; h < hEnd; h++) {
+      const inv = scoresExp(q + <usize>h * headBytes, kBase, blockTable, nKeys, headDim, blockSize, blockBytes, scale, scratch);
+      weightedValues(out + <usize>h * headBytes, scratch, inv, vBase, blockTable, nKeys, headDim, blockSize, blockBytes);
     }
   }
 }
