@@ -140,7 +140,7 @@ export function registerTrain(program: Command): void {
       .option("--student-from-teacher", "build the student from the teacher's own layers (with --keep-layers)")
       .option("--keep-layers <list>", "teacher layers the student keeps, e.g. 0,2,4")
       .option("--alpha <a>", "weight of the KL term", parseFloatOption("--alpha", 0, 1), 0.5)
-      .option("--temperature <t>", "distillation temperature", parseFloatOption("--temperature", 0.01, 100), 2),
+      .option("--temperature <t>", "distillation temperature (1 suits short runs; 2-4 long ones)", parseFloatOption("--temperature", 0.01, 100), 1),
   ).action((o: CommonCli & { teacher: string; student?: string; studentConfig?: string; studentFromTeacher?: boolean; keepLayers?: string; alpha: number; temperature: number }) =>
     runCommand(async () => {
       if ((o.studentFromTeacher === true) !== (o.keepLayers !== undefined)) throw new UsageError("--student-from-teacher goes with --keep-layers <list>");
