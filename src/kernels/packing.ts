@@ -31,6 +31,17 @@ import { GgmlType, ggmlTypeName } from "../tensor/ggml-type.js";
 /** Rows per packed group. */
 export const PACK_ROWS = 4;
 
+/**
+ * A faster byte interleave over one buffer (a WebAssembly memory, wasm-kernels.ts
+ * `wasmInterleaver`): packRows uses it when src and dst are both views of `buffer`. Arguments
+ * are byte offsets and sizes: rows of group g at src + (4g + r) * rs, block b at + b * bs,
+ * n bytes per block; output at dst + g * gs + b * ds, chunk j of row r at + 4 chunk j + chunk r.
+ */
+export interface Interleaver {
+  readonly buffer: ArrayBufferLike;
+  interleave(src: number, rs: number, bs: number, n: number, nb: number, dst: number, ds: number, groups: number, gs: number, chunk: number): void;
+}
+
 const round16 = (n: number): number => Math.ceil(n / 16) * 16;
 
 /**
@@ -119,9 +130,9 @@ export function packedBytes(type: GgmlType, rows: number, k: number): number {
 /**
  * Pack `nRows` GGUF rows of `k` elements (`src`, rows contiguous) into `dst`
  * (packedBytes(type, nRows, k) bytes; the rows of the last group past nRows are zero-filled,
- * as are the scale regions' padding).
+ * as are the scale regions' padding). `fast`: an Interleaver used when src and dst are in its buffer.
  */
-export function packRows(type: GgmlType, src: Uint8Array, nRows: number, k: number, dst: Uint8Array): void {
+export function packRows(type: GgmlType, src: Uint8Array, nRows: number, k: number, dst: Uint8Array, fast?: Interleaver): void {
   const l = layoutOf(type);
   const nb = blocksPerRow(l, type, k);
   const rowBytes = nb * l.typeSize;
@@ -138,6 +149,16 @@ export function packRows(type: GgmlType, src: Uint8Array, nRows: number, k: numb
     packRows(type, tail, PACK_ROWS, k, dst.subarray(full * gb, nGroups * gb));
     if (full === 0) return;
     nRows = full * PACK_ROWS;
+  }
+  if (fast !== undefined && src.buffer === fast.buffer && dst.buffer === fast.buffer) {
+    if (gb !== PACK_ROWS * rowBytes) dst.fill(0, 0, full * gb);
+    for (const f of l.fields) {
+      // F32/F16: the "blocks" (elements) are contiguous on both sides: one run of nb * len bytes
+      const whole = f.len === l.typeSize && f.stride === PACK_ROWS * f.len;
+      const n = whole ? nb * f.len : f.len;
+      fast.interleave(src.byteOffset + f.src, rowBytes, l.typeSize, n, whole ? 1 : nb, dst.byteOffset + fieldAt(f, 0, nb), f.stride, full, gb, f.chunk);
+    }
+    return;
   }
   // NOTE: every field offset and length is even, so with even byteOffsets the copy runs on
   // Uint16Array views; otherwise through aligned copies.

@@ -15,14 +15,22 @@
  * kernels of one memory must not run concurrently (one lane = one thread = one memory).
  */
 
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import v8 from "node:v8";
 import { FileError, InternalError, UnsupportedError, UsageError, assert } from "../errors.js";
 import { GgmlType } from "../tensor/ggml-type.js";
 import { computedBlockSize, type KernelSet } from "./kernel-set.js";
+import type { Interleaver } from "./packing.js";
 
 /** Bytes at the start of every lane memory reserved for the kernel module (4 MiB: mostly matmul scratch). */
 export const KERNEL_RESERVED_BYTES = 4 << 20;
+
+/**
+ * The kernels' scratch, [KERNEL_SCRATCH_START, KERNEL_RESERVED_BYTES): free between kernel
+ * calls (the loader stages file bytes there before packing them, see `wasmInterleaver`).
+ */
+export const KERNEL_SCRATCH_START = 1 << 16;
 
 export type RelaxedMode = "auto" | "on" | "off";
 
@@ -133,6 +141,7 @@ interface KernelExports {
   addBias(x: number, bias: number, n: number, T: number, rowStride: number): void;
   copyBytes(src: number, dst: number, n: number): void;
   readBytes(p: number, n: number): number;
+  packInterleave(s: number, rs: number, bs: number, n: number, nb: number, d: number, ds: number, groups: number, gs: number, chunk: number): void;
   tmpBase(): number;
   scratchEnd(): number;
 }
@@ -140,7 +149,7 @@ interface KernelExports {
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
   "heapBase", "isRelaxed", "quantizeF16", "quantizeQ8_0", "quantizeQ8_K", "matmulF32", "matmulF16",
   "matmulQ8_0", "matmulQ4_0", "matmulQ4_K", "matmulQ6_K", "rmsnorm", "rope", "attention", "swiglu",
-  "add", "addBias", "copyBytes", "readBytes", "tmpBase", "scratchEnd",
+  "add", "addBias", "copyBytes", "readBytes", "packInterleave", "tmpBase", "scratchEnd",
 ];
 
 function checkExports(e: WebAssembly.Exports): KernelExports {
@@ -160,7 +169,7 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
   const heapBase = e.heapBase() >>> 0;
   const tmpBase = e.tmpBase() >>> 0;
   assert(
-    heapBase <= tmpBase && e.scratchEnd() >>> 0 === KERNEL_RESERVED_BYTES,
+    heapBase <= tmpBase && tmpBase + 256 === KERNEL_SCRATCH_START && e.scratchEnd() >>> 0 === KERNEL_RESERVED_BYTES,
     () => `kernel module layout: static data ends at ${heapBase}, temporaries at ${tmpBase}, scratch ends at ${e.scratchEnd()} (KERNEL_RESERVED_BYTES=${KERNEL_RESERVED_BYTES})`,
   );
   const relaxed = e.isRelaxed() === 1;
@@ -246,4 +255,31 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
       e.addBias(x, bias, n, T, rowStride);
     },
   };
+}
+
+/**
+ * The packing byte interleave in WebAssembly over one memory (see packing.ts `Interleaver`):
+ * several GB/s where the TypeScript loop does about one. Synchronous (the loader is); undefined
+ * when the compiled kernels are missing or the runtime lacks SIMD (the loader then packs in
+ * TypeScript). Uses the SIMD128 build, which every runtime that runs the kernels validates.
+ */
+export function wasmInterleaver(memory: WebAssembly.Memory): Interleaver | undefined {
+  packerModule ??= compilePackerModule();
+  if (packerModule === null) return undefined;
+  const e = checkExports(new WebAssembly.Instance(packerModule, { env: { memory } }).exports);
+  return {
+    buffer: memory.buffer,
+    interleave: (src, rs, bs, n, nb, dst, ds, groups, gs, chunk) => e.packInterleave(src, rs, bs, n, nb, dst, ds, groups, gs, chunk),
+  };
+}
+
+let packerModule: WebAssembly.Module | null | undefined;
+
+function compilePackerModule(): WebAssembly.Module | null {
+  try {
+    const bytes = readFileSync(SIMD_URL);
+    return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  } catch {
+    return null;
+  }
 }

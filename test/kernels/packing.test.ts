@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { COMPUTED_TYPES, PACK_ROWS, packRows, packedBytes, packedGroupBytes, unpackRow } from "../../src/kernels/index.js";
+import { COMPUTED_TYPES, PACK_ROWS, packRows, packedBytes, packedGroupBytes, unpackRow, wasmInterleaver } from "../../src/kernels/index.js";
 import { GgmlType, ggmlTypeName } from "../../src/tensor/ggml-type.js";
 import { getFormat } from "../../src/tensor/registry.js";
 import { rowBytes } from "../../src/tensor/format.js";
@@ -143,5 +143,29 @@ describe("packing", () => {
     q8.dequantizeRow(dst, b, n);
     assert.deepEqual(b, a);
     for (let i = 0; i < n / 32; i++) for (let j = 2; j < 34; j++) assert.ok(((dst[i * 34 + j]! << 24) >> 24) >= -16 && ((dst[i * 34 + j]! << 24) >> 24) <= 15);
+  });
+
+  it("the WebAssembly interleave (loader fast path) packs exactly like the TypeScript one", () => {
+    const memory = new WebAssembly.Memory({ initial: 256, maximum: 1024, shared: true });
+    const fast = wasmInterleaver(memory);
+    assert.ok(fast !== undefined, "kernel module missing: run npm run build");
+    const u8 = new Uint8Array(memory.buffer);
+    for (const type of COMPUTED_TYPES) {
+      const f = getFormat(type);
+      for (const k of kValues(type)) {
+        for (const rows of [1, 4, 5, 8, 13]) {
+          const rb = rowBytes(f, k);
+          const src = randomRows(type, rows, k, 500 + rows + type);
+          const want = new Uint8Array(packedBytes(type, rows, k));
+          packRows(type, src, rows, k, want);
+          const s0 = 1 << 16;
+          const d0 = s0 + ((rows * rb + 63) & ~63) + 16;
+          u8.set(src, s0);
+          u8.fill(0xee, d0, d0 + want.length);
+          packRows(type, u8.subarray(s0, s0 + rows * rb), rows, k, u8.subarray(d0, d0 + want.length), fast);
+          assert.deepEqual(u8.subarray(d0, d0 + want.length), want, `${f.name} k=${k} rows=${rows}`);
+        }
+      }
+    }
   });
 });

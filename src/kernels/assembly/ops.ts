@@ -470,3 +470,69 @@ export function readBytes(p: usize, n: usize): i32 {
   for (let i: usize = 0; i < rest; i++) r ^= <i32>load<u8>(p + i) << (<i32>i << 3);
   return r;
 }
+
+/**
+ * The byte interleave of src/kernels/packing.ts (packRows) for one field of `groups` groups of
+ * 4 rows, all offsets in bytes inside this memory: row r of group g at s + (4g + r) * rs, block b
+ * at + b * bs, n bytes per block; written at d + g * gs + b * ds, chunk j of row r at
+ * + 4 * chunk * j + chunk * r. chunk: 2 or 4 (n a multiple of it).
+ */
+export function packInterleave(s: usize, rs: usize, bs: usize, n: usize, nb: i32, d: usize, ds: usize, groups: i32, gs: usize, chunk: i32): void {
+  for (let g = 0; g < groups; g++) {
+    const a = s + <usize>(g << 2) * rs;
+    for (let b = 0; b < nb; b++) {
+      const a0 = a + <usize>b * bs;
+      const a1 = a0 + rs;
+      const a2 = a1 + rs;
+      const a3 = a2 + rs;
+      let o = d + <usize>g * gs + <usize>b * ds;
+      if (chunk == 2) {
+        let j: usize = 0;
+        for (; j + 8 <= n; j += 8) {
+          // 4 chunks of each row -> 16 interleaved chunks (two 16-byte stores)
+          const r0 = v128.load64_zero(a0 + j);
+          const r1 = v128.load64_zero(a1 + j);
+          const r2 = v128.load64_zero(a2 + j);
+          const r3 = v128.load64_zero(a3 + j);
+          const p01 = v128.shuffle<u16>(r0, r1, 0, 8, 1, 9, 2, 10, 3, 11);
+          const p23 = v128.shuffle<u16>(r2, r3, 0, 8, 1, 9, 2, 10, 3, 11);
+          v128.store(o, v128.shuffle<u32>(p01, p23, 0, 4, 1, 5));
+          v128.store(o, v128.shuffle<u32>(p01, p23, 2, 6, 3, 7), 16);
+          o += 32;
+        }
+        for (; j < n; j += 2) {
+          store<u16>(o, load<u16>(a0 + j));
+          store<u16>(o, load<u16>(a1 + j), 2);
+          store<u16>(o, load<u16>(a2 + j), 4);
+          store<u16>(o, load<u16>(a3 + j), 6);
+          o += 8;
+        }
+      } else {
+        let j: usize = 0;
+        for (; j + 16 <= n; j += 16) {
+          // a 4x4 transpose of 32-bit chunks
+          const r0 = v128.load(a0 + j);
+          const r1 = v128.load(a1 + j);
+          const r2 = v128.load(a2 + j);
+          const r3 = v128.load(a3 + j);
+          const t0 = v128.shuffle<u32>(r0, r1, 0, 4, 1, 5);
+          const t1 = v128.shuffle<u32>(r0, r1, 2, 6, 3, 7);
+          const t2 = v128.shuffle<u32>(r2, r3, 0, 4, 1, 5);
+          const t3 = v128.shuffle<u32>(r2, r3, 2, 6, 3, 7);
+          v128.store(o, v128.shuffle<u64>(t0, t2, 0, 2));
+          v128.store(o, v128.shuffle<u64>(t0, t2, 1, 3), 16);
+          v128.store(o, v128.shuffle<u64>(t1, t3, 0, 2), 32);
+          v128.store(o, v128.shuffle<u64>(t1, t3, 1, 3), 48);
+          o += 64;
+        }
+        for (; j < n; j += 4) {
+          store<u32>(o, load<u32>(a0 + j));
+          store<u32>(o, load<u32>(a1 + j), 4);
+          store<u32>(o, load<u32>(a2 + j), 8);
+          store<u32>(o, load<u32>(a3 + j), 12);
+          o += 16;
+        }
+      }
+    }
+  }
+}

@@ -4,11 +4,16 @@
  *
  * Rows are read in chunks of whole groups of 4 rows into a staging buffer (storage-only types
  * are first converted: Q5_0 exactly to Q8_0 rows, the others dequantized to F32 rows, as the
- * planner chose), then packed into the lane's slice. Each lane packs its own slice independently (its first row starts a group).
- * Peak extra memory is the staging buffers (~2 x STAGE_BYTES), whatever the model size.
+ * planner chose), then packed into the lane's slice. Each lane packs its own slice
+ * independently (its first row starts a group). The staging buffer is the lane's own kernel
+ * scratch (free while loading): the file is read straight into WebAssembly memory and the
+ * interleave runs in WebAssembly (wasmInterleaver), with a TypeScript fallback (and a
+ * TypeScript staging buffer for converted types). Peak extra memory is a few staging buffers
+ * (~2 x STAGE_BYTES), whatever the model size.
  */
 import type { WeightSource } from "../../formats/weights.js";
-import { PACK_ROWS, packRows, packedGroupBytes } from "../../kernels/index.js";
+import { KERNEL_RESERVED_BYTES, KERNEL_SCRATCH_START, PACK_ROWS, packRows, packedGroupBytes, wasmInterleaver } from "../../kernels/index.js";
+import type { Interleaver } from "../../kernels/index.js";
 import { getFormat } from "../../tensor/registry.js";
 import { GgmlType } from "../../tensor/ggml-type.js";
 import type { LanePlan } from "./plan.js";
@@ -33,6 +38,8 @@ export function loadWeights(plan: LanePlan, weights: WeightSource, memories: rea
   }
   let stage = new Uint8Array(0);
   let conv = new Float32Array(0);
+  const fast: (Interleaver | undefined)[] = memories.map((m) => wasmInterleaver(m));
+  const laneStage = KERNEL_RESERVED_BYTES - KERNEL_SCRATCH_START;
   for (const m of plan.matrices) {
     const src = getFormat(m.fileType, m.name);
     const srcRowBytes = (m.cols / src.blockSize) * src.typeSize;
@@ -41,6 +48,8 @@ export function loadWeights(plan: LanePlan, weights: WeightSource, memories: rea
     const rowBytesOut = !convert ? srcRowBytes : toQ8 ? (m.cols / 32) * 34 : m.cols * 4;
     // whole groups per chunk, so that chunk i packs into groups [i * chunkGroups, ...)
     const chunkRows = Math.max(PACK_ROWS, Math.floor(STAGE_BYTES / Math.max(srcRowBytes, rowBytesOut) / PACK_ROWS) * PACK_ROWS);
+    // rows per chunk staged in the lane's scratch (unconverted types)
+    const laneRows = Math.floor(laneStage / srcRowBytes / PACK_ROWS) * PACK_ROWS;
     const groupBytes = packedGroupBytes(m.type, m.cols);
     const bias = m.bias === undefined ? undefined : readTensorF32(weights, m.bias, weights.get(m.bias)!.type, m.rows);
     for (let lane = 0; lane < plan.nLanes; lane++) {
@@ -48,6 +57,20 @@ export function loadWeights(plan: LanePlan, weights: WeightSource, memories: rea
       const r1 = m.bounds[lane + 1]!;
       if (r1 === r0) continue;
       const at = plan.lanes[lane]!.matrix[m.id]!;
+      const f = fast[lane];
+      if (f !== undefined && laneRows >= PACK_ROWS && !convert) {
+        // file -> lane scratch -> packed slice, all inside the lane's memory
+        const mem = bytes[lane]!;
+        for (let r = r0; r < r1; r += laneRows) {
+          const cnt = Math.min(laneRows, r1 - r);
+          const chunk = mem.subarray(KERNEL_SCRATCH_START, KERNEL_SCRATCH_START + cnt * srcRowBytes);
+          weights.readInto(m.name, r * srcRowBytes, chunk);
+          const g0 = at + ((r - r0) / PACK_ROWS) * groupBytes;
+          packRows(m.type, chunk, cnt, m.cols, mem.subarray(g0, g0 + Math.ceil(cnt / PACK_ROWS) * groupBytes), f);
+        }
+        if (bias !== undefined) floats[lane]!.set(bias.subarray(r0, r1), plan.lanes[lane]!.bias[m.id]! >> 2);
+        continue;
+      }
       const n = Math.min(chunkRows, r1 - r0);
       if (stage.length < n * srcRowBytes) stage = new Uint8Array(n * srcRowBytes);
       if (convert && conv.length * 4 < n * rowBytesOut) conv = new Float32Array(Math.ceil((n * rowBytesOut) / 4));
