@@ -23,10 +23,30 @@ export class QuantPool {
     }
   }
 
-  /** A pool of `threads` threads in all (the caller's plus threads - 1 workers). */
-  static create(threads: number): QuantPool {
+  /**
+   * A pool of `threads` threads in all (the caller's plus threads - 1 workers), resolved once every
+   * worker has loaded. NOTE: a worker only starts while the creating thread's event loop runs, so
+   * the pool must be awaited before `run` blocks this thread.
+   */
+  static async create(threads: number): Promise<QuantPool> {
     const workers: Worker[] = [];
-    for (let i = 1; i < threads; i++) workers.push(new Worker(new URL("./quant-worker.js", import.meta.url)));
+    const ready: Promise<void>[] = [];
+    for (let i = 1; i < threads; i++) {
+      const w = new Worker(new URL("./quant-worker.js", import.meta.url));
+      workers.push(w);
+      ready.push(
+        new Promise((resolve, reject) => {
+          w.once("message", (m: { type?: string }) => (m.type === "ready" ? resolve() : reject(new InternalError("quantization worker failed to start"))));
+          w.once("error", reject);
+        }),
+      );
+    }
+    try {
+      await Promise.all(ready);
+    } catch (e) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw e;
+    }
     return new QuantPool(workers);
   }
 

@@ -11,4 +11,5 @@ if (port !== null) {
       port.postMessage({ type: "error", message: e instanceof Error ? e.message : String(e) });
     }
   });
+  port.postMessage({ type: "ready" });
 }

@@ -122,7 +122,7 @@ export async function quantizeModel(o: QuantizeOptions): Promise<QuantizeReport>
       calibSeconds = (performance.now() - tc) / 1000;
     }
 
-    pool = QuantPool.create(threads);
+    pool = await QuantPool.create(threads);
     const slab = slabBuffers(tensors, plans);
     const reports: TensorReport[] = [];
     const writerTensors: GgufWriterTensor[] = tensors.map((info, i) => {
