@@ -1,5 +1,6 @@
 /** Text generation for one sequence: prompt in, streamed text out, with a reason for stopping. */
 import { UsageError } from "../errors.js";
+import type { StreamDecoder, Tokenizer } from "../tokenizer/index.js";
 import type { Engine } from "./engine.js";
 import { Sampler, type SamplingParams } from "./sampler.js";
 import { StopMatcher } from "./stop.js";
@@ -60,7 +61,7 @@ export function generate(engine: Engine, prompt: string | readonly number[], opt
   const sampler = new Sampler(opts.sampling);
   for (const t of promptTokens) sampler.accept(t);
   const stops = new StopMatcher(opts.stop ?? []);
-  const decoder = tok.createStreamDecoder();
+  const decoder = continuationDecoder(tok, promptTokens);
   const seq = engine.newSequence();
   const tokens: number[] = [];
   let text = "";
@@ -122,6 +123,19 @@ export function generate(engine: Engine, prompt: string | readonly number[], opt
       decode_tok_s: round(decodeMs > 0 ? (decoded * 1000) / decodeMs : 0),
     },
   };
+}
+
+/**
+ * A stream decoder for text that continues `promptTokens`. NOTE: a fresh decoder takes its first
+ * token as the start of a text and drops the SentencePiece space prefix ("▁time" -> "time");
+ * generated text continues the prompt (prompt + completion reads right, as in llama.cpp), so the
+ * decoder is primed with the prompt's last token, whose text is thrown away.
+ */
+export function continuationDecoder(tok: Tokenizer, promptTokens: readonly number[]): StreamDecoder {
+  const decoder = tok.createStreamDecoder();
+  const last = promptTokens[promptTokens.length - 1];
+  if (last !== undefined) decoder.push(last);
+  return decoder;
 }
 
 function round(x: number): number {

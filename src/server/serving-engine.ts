@@ -10,6 +10,7 @@ import os from "node:os";
 import { ResourceError, SlimError, UsageError } from "../errors.js";
 import type { Batch } from "../runtime/backend/batch.js";
 import { Engine, type EngineOptions } from "../runtime/engine.js";
+import { continuationDecoder } from "../runtime/generate.js";
 import { describeModel } from "../runtime/info.js";
 import { Sampler, type SamplingParams } from "../runtime/sampler.js";
 import { StopMatcher } from "../runtime/stop.js";
@@ -208,12 +209,7 @@ export class ServingEngine {
       { id, promptTokens: req.promptTokens, maxTokens: req.maxTokens, stopTokens: req.ignoreEos === true ? NO_STOP_TOKENS : this.engine.tokenizer.eogIds, ...(req.cacheSalt === undefined ? {} : { cacheSalt: req.cacheSalt }) },
       performance.now(),
     );
-    // NOTE: a fresh stream decoder takes its first token as the start of a text and drops the
-    // SentencePiece space prefix ("▁time" -> "time"). Generated text continues the prompt (as in
-    // llama.cpp and vLLM: prompt + completion reads right), so prime the decoder with the prompt's
-    // last token and throw its text away.
-    const decoder = this.engine.tokenizer.createStreamDecoder();
-    decoder.push(req.promptTokens[req.promptTokens.length - 1]!);
+    const decoder = continuationDecoder(this.engine.tokenizer, req.promptTokens);
     this.live.set(id, {
       tracked,
       sampler,
