@@ -131,7 +131,8 @@ export async function runGrid(o: GridOptions): Promise<{ rows: GridRow[]; sys: S
   }
   const markdown = renderMarkdown(rows, sys, o, started, [loadBefore, os.loadavg()[0]!]);
   if (o.out !== undefined) {
-    fs.writeFileSync(o.out, markdown);
+    const existing = fs.existsSync(o.out) ? fs.readFileSync(o.out, "utf8") : "";
+    fs.writeFileSync(o.out, keepOtherSections(existing, markdown));
     const raw = path.join(path.dirname(benchModelsDir()), "bench-results.json");
     try {
       fs.writeFileSync(raw, JSON.stringify({ date: started.toISOString(), command: o.command, sysinfo: sys, rows }, null, 1) + "\n");
@@ -287,4 +288,16 @@ export function gridOptionsFromArgs(values: Record<string, string | boolean | un
     command: ["npm run bench", ...(argv.length > 0 ? ["--", ...argv] : [])].join(" "),
     log,
   };
+}
+
+/**
+ * BENCHMARKS.md is shared: the grid owns the title, the speed table and "How measured"; other
+ * tools own sections of their own ("## Serving", "## Quantization quality", "## Training"...),
+ * which are kept, in their order, after the grid's part.
+ */
+export function keepOtherSections(existing: string, generated: string): string {
+  const own = new Set(["How measured"]);
+  const sections = existing.split(/\n(?=## )/).slice(1);
+  const kept = sections.filter((sec) => !own.has(sec.slice(3, sec.indexOf("\n") < 0 ? undefined : sec.indexOf("\n")).trim()));
+  return kept.length === 0 ? generated : `${generated.trimEnd()}\n\n${kept.map((k) => k.trimEnd()).join("\n\n")}\n`;
 }
