@@ -5,10 +5,9 @@
  * first candidate that passes the check.
  */
 import { UnsupportedError } from "../errors.js";
-import { Metadata } from "../formats/metadata.js";
+import { GgufValueType, Metadata } from "../formats/metadata.js";
 import type { ModelFile } from "../formats/weights.js";
 import { type Tokenizer, ggufTokenizerFromJson, tokenizerFromJson, tokenizerFromMetadata } from "../tokenizer/index.js";
-import { GgufValueType } from "../formats/metadata.js";
 
 /**
  * Probe texts: whitespace runs, digits, contractions, punctuation, code, several scripts and
