@@ -365,7 +365,9 @@ function f16SpecialCases(impl: Impl): void {
     const wb = new Uint8Array(2 * rows * k);
     f32ToF16Row(wf, wb, rows * k);
     const w = putPacked(GgmlType.F16, wb, rows, k, 2);
-    const x = arena.f32(gaussian(r, T * k), 4);
+    const xv = gaussian(r, T * k);
+    xv[k + 2] = 40000; // token 1: |x| >= 2^15, the GEMV's unscaled path (see matmul-float.ts)
+    const x = arena.f32(xv, 4);
     const xq = arena.alloc(4 * T * k, 8);
     ref.kernels.quantizeActivations(GgmlType.F16, x, xq, k, T);
     const y = arena.f32(new Float32Array(T * rows), 4);

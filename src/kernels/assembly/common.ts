@@ -23,6 +23,7 @@ const KONST = memory.data<i32>([
   0x7bff7bff, 0x7bff7bff, 0x7bff7bff, 0x7bff7bff, // 8: i16x8 0x7bff
   0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 9: f32 exponent field
   0x7c007c00, 0x7c007c00, 0x7c007c00, 0x7c007c00, // 10: i16x8 f16 exponent field
+  0x8fff8fff, 0x8fff8fff, 0x8fff8fff, 0x8fff8fff, // 11: i16x8 0x8fff (sign and 12 low bits)
 ], 16);
 export const K_I8_15: i32 = 0;
 export const K_I8_8: i32 = 1;
@@ -35,6 +36,7 @@ export const K_I16_7FFF: i32 = 7;
 export const K_I16_7BFF: i32 = 8;
 export const K_F32_EXP: i32 = 9;
 export const K_F16_EXP: i32 = 10;
+export const K_I16_8FFF: i32 = 11;
 
 /** Constant vector `i` of the table above (i must be a compile-time constant). */
 @inline export function kv(i: i32): v128 {
@@ -61,19 +63,6 @@ export const K_F16_EXP: i32 = 10;
   const ab = f32x4.add(v128.shuffle<f32>(a, b, 0, 4, 1, 5), v128.shuffle<f32>(a, b, 2, 6, 3, 7));
   const cd = f32x4.add(v128.shuffle<f32>(c, d, 0, 4, 1, 5), v128.shuffle<f32>(c, d, 2, 6, 3, 7));
   return f32x4.add(v128.shuffle<f32>(ab, cd, 0, 1, 4, 5), v128.shuffle<f32>(ab, cd, 2, 3, 6, 7));
-}
-
-/** [hsum(a), hsum(b), hsum(c), hsum(d)] for i32x4 vectors. */
-@inline export function hsum4i(a: v128, b: v128, c: v128, d: v128): v128 {
-  const ab = i32x4.add(v128.shuffle<i32>(a, b, 0, 4, 1, 5), v128.shuffle<i32>(a, b, 2, 6, 3, 7));
-  const cd = i32x4.add(v128.shuffle<i32>(c, d, 0, 4, 1, 5), v128.shuffle<i32>(c, d, 2, 6, 3, 7));
-  return i32x4.add(v128.shuffle<i32>(ab, cd, 0, 1, 4, 5), v128.shuffle<i32>(ab, cd, 2, 3, 6, 7));
-}
-
-/** Sum of the 4 lanes of an i32x4. */
-@inline export function hsumi(a: v128): i32 {
-  const s = i32x4.add(a, v128.shuffle<i32>(a, a, 2, 3, 0, 1));
-  return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1);
 }
 
 /**

@@ -17,6 +17,7 @@
 // | Q4_K | 128 | 4 | sc_j * q | d | -dmin | x pairs; then (B_2p, B_2p+1), B_j = sum of x over sub-block j |
 // | Q6_K | 128 | 0 | sc_j * (q - 32) | d | - | x pairs |
 // All i16 values fit (|sc * (q - 32)| <= 4096), and every block's i32 sum fits (<= 256 * 4096 * 128).
+// The relaxed build runs Q4_0/Q4_K/Q6_K through gemm-rq.ts instead (2x fewer instructions).
 
 import { madd, f16x8Lo, f16x8Hi, storeLanes, transpose4Store, kv, K_I8_15, K_I8_8, K_I8_0X30, SCRATCH, SCRATCH_END, align64 } from "./common";
 import { q8kPairSums } from "./qcommon";

@@ -15,7 +15,7 @@
 // Summation order: GEMV: 4 (F32) or 4 (F16) interleaved partial sums over k, added at the end;
 // GEMM: one sum per (row, token) in k order.
 
-import { madd, f16ExtToF32, f16x8Lo, f16x8Hi, storeLanes, transpose4Store, kv, K_F16_EXP, SCRATCH, SCRATCH_END, align64 } from "./common";
+import { madd, f16ExtToF32, f16x8Lo, f16x8Hi, storeLanes, transpose4Store, kv, K_F16_EXP, K_F16_MAGIC, K_I16_8FFF, F16_MAGIC, SCRATCH, SCRATCH_END, align64 } from "./common";
 
 const NT: i32 = 4; // tokens per GEMM tile
 
@@ -102,6 +102,43 @@ function f16Gemv(g: usize, x: usize, k: i32): v128 {
   return s;
 }
 
+/**
+ * F16 group [k][4] . x' where x' = x * 2^112 (scaled: see gemvF16): the weights' f32 bit
+ * patterns without the 2^112 factor, built with i16 ops (per 8 f16 h: hi = (h >>s 3) & 0x8fff,
+ * lo = h << 13, interleaved into i32 lanes = sign << 31 | (e,m) << 13): 5 ops per 8 values and
+ * no multiply. NOTE: f16 subnormal weights give f32 subnormal operands: no FMA penalty on the
+ * x64 cores measured. Inf/NaN: as f16Dot (OR of the weights in f16Seen).
+ */
+@inline function f16DotScaled(g: usize, x: usize, k: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let any = i16x8.splat(0);
+  const end4 = <usize>(k & ~3);
+  let i: usize = 0;
+  for (; i < end4; i += 4) {
+    const p = g + (i << 3);
+    const xp = x + (i << 2);
+    const h0 = v128.load(p);
+    const h1 = v128.load(p, 16);
+    any = v128.or(any, v128.or(h0, h1));
+    const u0 = v128.and(i16x8.shr_s(h0, 3), kv(K_I16_8FFF));
+    const l0 = i16x8.shl(h0, 13);
+    const u1 = v128.and(i16x8.shr_s(h1, 3), kv(K_I16_8FFF));
+    const l1 = i16x8.shl(h1, 13);
+    a0 = madd(v128.shuffle<u16>(l0, u0, 0, 8, 1, 9, 2, 10, 3, 11), v128.load32_splat(xp), a0);
+    a1 = madd(v128.shuffle<u16>(l0, u0, 4, 12, 5, 13, 6, 14, 7, 15), v128.load32_splat(xp, 4), a1);
+    a2 = madd(v128.shuffle<u16>(l1, u1, 0, 8, 1, 9, 2, 10, 3, 11), v128.load32_splat(xp, 8), a2);
+    a3 = madd(v128.shuffle<u16>(l1, u1, 4, 12, 5, 13, 6, 14, 7, 15), v128.load32_splat(xp, 12), a3);
+  }
+  for (; i < <usize>k; i++) {
+    const h = v128.load64_zero(g + (i << 3));
+    any = v128.or(any, h);
+    const w = v128.shuffle<u16>(i16x8.shl(h, 13), v128.and(i16x8.shr_s(h, 3), kv(K_I16_8FFF)), 0, 8, 1, 9, 2, 10, 3, 11);
+    a0 = madd(w, v128.load32_splat(x + (i << 2)), a0);
+  }
+  f16Seen = any;
+  return f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3));
+}
+
 function gemvF32(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
   const gb = groupBytes(k, false);
   const xb = <usize>k << 2;
@@ -114,14 +151,48 @@ function gemvF32(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i
   }
 }
 
+/**
+ * Token t's x' = x * 2^112 into the scratch when exact (max |x| < 2^15: x' stays finite; x NaN
+ * fails the test too); returns whether it did.
+ */
+function scaleTokenF16(x: usize, k: i32, dst: usize): bool {
+  if ((<usize>k << 2) > SCRATCH_END - dst) return false;
+  let m = f32x4.splat(0);
+  const end4 = <usize>(k & ~3) << 2;
+  let o: usize = 0;
+  for (; o < end4; o += 16) m = f32x4.max(m, f32x4.abs(v128.load(x + o)));
+  let mx = max(f32x4.extract_lane(m, 0), max(f32x4.extract_lane(m, 1), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3))));
+  const end = <usize>k << 2;
+  for (let e = o; e < end; e += 4) mx = max(mx, abs<f32>(load<f32>(x + e)));
+  if (!(mx < <f32>32768)) return false;
+  const s = kv(K_F16_MAGIC);
+  for (o = 0; o < end4; o += 16) v128.store(dst + o, f32x4.mul(v128.load(x + o), s));
+  for (; o < end; o += 4) store<f32>(dst + o, load<f32>(x + o) * F16_MAGIC);
+  return true;
+}
+
+function f16GemvScaled(g: usize, x: usize, xs: usize, k: i32): v128 {
+  const s = f16DotScaled(g, xs, k);
+  const e = kv(K_F16_EXP);
+  if (v128.any_true(i16x8.eq(v128.and(f16Seen, e), e))) return f16GemvExact(g, x, k);
+  return s;
+}
+
 function gemvF16(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i32): void {
   const gb = groupBytes(k, true);
   const xb = <usize>k << 2;
   const yb = <usize>ldy << 2;
+  // NOTE: T < 4 here (or the scratch lacks room for GEMM tiles): up to 4 scaled tokens
+  let scaled = 0; // bit t: token t's x' is in the scratch at SCRATCH + t * xb
+  for (let t = 0; t < min(T, 4); t++) if (scaleTokenF16(x + <usize>t * xb, k, SCRATCH + <usize>t * xb)) scaled |= 1 << t;
   for (let r = 0; r < rows; r += 4) {
     const nr = min(rows - r, 4);
     const yr = y + (<usize>r << 2);
-    for (let t = 0; t < T; t++) storeLanes(yr + <usize>t * yb, f16Gemv(w, x + <usize>t * xb, k), nr);
+    for (let t = 0; t < T; t++) {
+      const xt = x + <usize>t * xb;
+      const v = t < 4 && (scaled & (1 << t)) != 0 ? f16GemvScaled(w, xt, SCRATCH + <usize>t * xb, k) : f16Gemv(w, xt, k);
+      storeLanes(yr + <usize>t * yb, v, nr);
+    }
     w += gb;
   }
 }

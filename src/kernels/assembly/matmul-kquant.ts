@@ -1,6 +1,6 @@
 // matmul for K-quant weights (packed, src/kernels/packing.ts) against Q8_K activations: Q4_K and
 // Q6_K. y[t*ldy + r] = dot(W[r, :], Xq[t, :]); Q8_K block (292 B): f32 d @0, i8 qs[256] @4,
-// i16 bsums[16] @260. T >= 4: gemm-int.ts.
+// i16 bsums[16] @260. T >= 4: gemm-rq.ts (relaxed) or gemm-int.ts.
 //
 // Same integer sums as ggml's vec_dot_q4_K_q8_K / q6_K_q8_K (exact); per superblock
 //   acc[r] += f32(isum[r]) * (d[r] * dx)  (Q4_K also: - f32(msum[r]) * (dmin[r] * dx))

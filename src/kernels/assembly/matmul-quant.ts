@@ -1,5 +1,6 @@
 // matmul for Q8_0 and Q4_0 weights (packed, src/kernels/packing.ts) against Q8_0 activations.
-// y[t*ldy + r] = dot(W[r, :], Xq[t, :]). K-quants: matmul-kquant.ts; T >= 4: gemm-int.ts.
+// y[t*ldy + r] = dot(W[r, :], Xq[t, :]). K-quants: matmul-kquant.ts; T >= 4: gemm-int.ts
+// (relaxed Q4_0: gemm-rq.ts).
 //
 // Integer parts are exact (the same integer sums as ggml's vec_dot); only the f32 scaling and
 // the order of the f32 accumulation differ from the src/tensor references:
