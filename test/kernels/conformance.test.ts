@@ -367,6 +367,7 @@ function f16SpecialCases(impl: Impl): void {
     const w = putPacked(GgmlType.F16, wb, rows, k, 2);
     const xv = gaussian(r, T * k);
     xv[k + 2] = 40000; // token 1: |x| >= 2^15, the GEMV's unscaled path (see matmul-float.ts)
+    xv[2 * k + 5] = Infinity; // token 2: inf activations stay on the scaled path
     const x = arena.f32(xv, 4);
     const xq = arena.alloc(4 * T * k, 8);
     ref.kernels.quantizeActivations(GgmlType.F16, x, xq, k, T);

@@ -152,19 +152,28 @@ function gemvF32(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i32, ldy: i
 }
 
 /**
- * Token t's x' = x * 2^112 into the scratch when exact (max |x| < 2^15: x' stays finite; x NaN
- * fails the test too); returns whether it did.
+ * Token t's x' = x * 2^112 into the scratch when exact: every finite |x| < 2^15 (x' stays finite).
+ * Inf/NaN lanes are fine: x' keeps them and w * x' gives the same inf/NaN as w * x (inf * 0 = NaN
+ * either way). Returns whether it did.
  */
 function scaleTokenF16(x: usize, k: i32, dst: usize): bool {
   if ((<usize>k << 2) > SCRATCH_END - dst) return false;
-  let m = f32x4.splat(0);
+  let m = i32x4.splat(0);
   const end4 = <usize>(k & ~3) << 2;
   let o: usize = 0;
-  for (; o < end4; o += 16) m = f32x4.max(m, f32x4.abs(v128.load(x + o)));
-  let mx = max(f32x4.extract_lane(m, 0), max(f32x4.extract_lane(m, 1), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3))));
+  // finite |x| as i32 bit patterns (< 0x7f800000); inf/NaN lanes count as 0
+  const inf = i32x4.splat(0x7f800000);
+  for (; o < end4; o += 16) {
+    const a = v128.and(v128.load(x + o), i32x4.splat(0x7fffffff));
+    m = i32x4.max_s(m, v128.andnot(a, i32x4.ge_s(a, inf)));
+  }
+  let mx = max(i32x4.extract_lane(m, 0), max(i32x4.extract_lane(m, 1), max(i32x4.extract_lane(m, 2), i32x4.extract_lane(m, 3))));
   const end = <usize>k << 2;
-  for (let e = o; e < end; e += 4) mx = max(mx, abs<f32>(load<f32>(x + e)));
-  if (!(mx < <f32>32768)) return false;
+  for (let e = o; e < end; e += 4) {
+    const a = load<i32>(x + e) & 0x7fffffff;
+    if (a < 0x7f800000) mx = max(mx, a);
+  }
+  if (mx >= 0x47000000) return false; // 2^15
   const s = kv(K_F16_MAGIC);
   for (o = 0; o < end4; o += 16) v128.store(dst + o, f32x4.mul(v128.load(x + o), s));
   for (; o < end; o += 4) store<f32>(dst + o, load<f32>(x + o) * F16_MAGIC);
