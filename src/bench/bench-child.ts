@@ -18,6 +18,9 @@ function round(x: number): number {
   return Math.round(x * 100) / 100;
 }
 
+/** llama.cpp's names of our KV types. */
+const PEER_KV = { f32: "F32", f16: "F16", q8_0: "Q8_0" } as const;
+
 function run(prefillMs: number, ttftMs: number, decodeMs: number, job: BenchJob): BenchRun {
   return {
     prefill_ms: round(prefillMs),
@@ -30,7 +33,12 @@ function run(prefillMs: number, ttftMs: number, decodeMs: number, job: BenchJob)
 
 async function benchSlimlm(job: BenchJob): Promise<BenchReply> {
   const t0 = performance.now();
-  const engine = await Engine.load(job.model, { threads: job.threads, contextSize: job.contextSize, maxBatchTokens: job.batchSize });
+  const engine = await Engine.load(job.model, {
+    threads: job.threads,
+    contextSize: job.contextSize,
+    maxBatchTokens: job.batchSize,
+    ...(job.kvType === undefined ? {} : { kvType: job.kvType }),
+  });
   const loadMs = performance.now() - t0;
   try {
     const sampler = new Sampler(GREEDY);
@@ -90,6 +98,7 @@ async function benchLlamaCpp(job: BenchJob): Promise<BenchReply> {
     batchSize: job.batchSize,
     // NOTE: a bare number is a hint that node-llama-cpp may lower; min pins it.
     threads: { ideal: job.threads, min: job.threads },
+    ...(job.kvType === undefined ? {} : { experimentalKvCacheKeyType: PEER_KV[job.kvType], experimentalKvCacheValueType: PEER_KV[job.kvType] }),
   });
   const seq = context.getSequence();
   const loadMs = performance.now() - t0;

@@ -1,4 +1,5 @@
 /** What `bench` sends to a measuring child process and what it gets back (JSON over IPC). */
+import type { KvType } from "../kernels/kernel-set.js";
 
 export type BenchEngine = "slimlm" | "llama.cpp";
 
@@ -13,6 +14,8 @@ export interface BenchJob {
   readonly repeat: number;
   readonly contextSize: number;
   readonly batchSize: number;
+  /** KV cache precision, for both engines; undefined: each engine's default (slimlm f32, llama.cpp f16). */
+  readonly kvType?: KvType;
 }
 
 /** One repetition. Times in ms, rates in tokens per second. */

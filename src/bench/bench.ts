@@ -11,7 +11,8 @@ import { fileURLToPath } from "node:url";
 import { FileError, InternalError, ModelFormatError, ResourceError, UnsupportedError, UsageError } from "../errors.js";
 import { openModelFile } from "../formats/index.js";
 import type { ModelFile } from "../formats/weights.js";
-import { summarize } from "../runtime/info.js";
+import { kvCacheBytes, summarize } from "../runtime/info.js";
+import type { KvType } from "../kernels/kernel-set.js";
 import { tokenizerFor } from "../runtime/model-tokenizer.js";
 import type { Tokenizer } from "../tokenizer/index.js";
 import type { BenchEngine, BenchJob, BenchReply, BenchRun } from "./bench-protocol.js";
@@ -34,6 +35,8 @@ export interface BenchOptions {
   /** Repetitions; figures are medians (default 3). */
   readonly repeat?: number;
   readonly compare?: "llama.cpp";
+  /** KV cache precision for both engines (default: each engine's own, slimlm f32, llama.cpp f16). */
+  readonly kvType?: KvType;
   /** Human-readable progress ("measuring slimlm..."). */
   readonly onStatus?: (line: string) => void;
 }
@@ -77,6 +80,9 @@ export interface BenchReport extends EngineFigures {
   readonly repeat: number;
   readonly context_size: number;
   readonly batch_size: number;
+  /** slimlm's KV cache precision, and its size at context_size positions. */
+  readonly kv_type: KvType;
+  readonly kv_cache_bytes: number;
   /** Read bandwidth from WebAssembly at `threads` threads (sysinfo), GB/s. */
   readonly read_gb_s: number;
   readonly compare: PeerFigures | null;
@@ -179,7 +185,17 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
   const bw = await readBandwidth([threads], { onMeasure: (t) => status(`measuring read bandwidth with ${t} thread(s) (cached afterwards)...`) });
   const readGbS = bw.by_threads.find((r) => r.threads === threads)?.gb_s ?? 0;
 
-  const job = (engine: BenchEngine): BenchJob => ({ engine, model: path.resolve(o.model), threads, prompt, decode, repeat, contextSize, batchSize: BATCH });
+  const job = (engine: BenchEngine): BenchJob => ({
+    engine,
+    model: path.resolve(o.model),
+    threads,
+    prompt,
+    decode,
+    repeat,
+    contextSize,
+    batchSize: BATCH,
+    ...(o.kvType === undefined ? {} : { kvType: o.kvType }),
+  });
   status(`measuring slimlm: ${threads} thread(s), ${prefill}-token prefill, ${decode}-token decode, ${repeat} run(s)...`);
   const ours = figures(await runChild(job("slimlm")), info.bytes_per_token, readGbS);
   let compare: PeerFigures | null = null;
@@ -204,6 +220,8 @@ export async function runBench(o: BenchOptions): Promise<BenchReport> {
     repeat,
     context_size: contextSize,
     batch_size: BATCH,
+    kv_type: o.kvType ?? "f32",
+    kv_cache_bytes: kvCacheBytes(info.config, o.kvType ?? "f32", contextSize),
     read_gb_s: readGbS,
     ...ours,
     compare,

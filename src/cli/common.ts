@@ -1,5 +1,6 @@
 /** What every command shares: option parsing, the error contract, JSON and progress output. */
 import { InternalError, SlimError, UsageError } from "../errors.js";
+import { KV_TYPES, type KvType } from "../kernels/kernel-set.js";
 
 /** Exit codes: 1 = something the user can fix (bad file, bad argument...), 70 = our bug. */
 export const EXIT_USER = 1;
@@ -95,3 +96,14 @@ export function formatBytes(n: number): string {
   if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
   return `${n} B`;
 }
+
+/** `--kv-type f32|f16|q8_0`: the KV cache precision. */
+export function parseKvType(v: string): KvType {
+  const t = v.trim().toLowerCase();
+  if (!(KV_TYPES as readonly string[]).includes(t)) {
+    throw new UsageError("invalid --kv-type", { expected: KV_TYPES.join(", "), got: JSON.stringify(v) });
+  }
+  return t as KvType;
+}
+
+export const KV_TYPE_HELP = "KV cache precision: f32, f16 (half the memory) or q8_0 (about 0.27x)";

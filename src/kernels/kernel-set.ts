@@ -15,8 +15,9 @@ import { GgmlType } from "../tensor/ggml-type.js";
  *   points at its first column).
  * - weights W: `rows` rows of k elements of `type` in the packed layout of src/kernels/packing.ts
  *   (groups of 4 rows interleaved, packedBytes(type, rows, k) bytes; W points at the first group).
- * - KV cache of one layer: [block][nKvHeads][blockSize][headDim] f32, located through a block table
- *   (i32 block ids, one per `blockSize` positions).
+ * - KV cache of one layer: [block][nKvHeads][blockSize][row], a row holding headDim values of the
+ *   cache's KvType (kvRowBytes), located through a block table (i32 block ids, one per
+ *   `blockSize` positions).
  */
 export interface KernelSet {
   readonly name: string;
@@ -48,8 +49,9 @@ export interface KernelSet {
   /**
    * Causal attention of one query token over `nKeys` cached positions of one sequence.
    * q, out: [nHeads][headDim]; query head h reads KV head floor(h / (nHeads / nKvHeads)).
-   * kCache, vCache: one layer's pools (see layout above); blockTable: i32 block ids.
-   * scratch: at least nKeys floats. out = softmax(scale * q.K^T) . V
+   * kCache, vCache: one layer's pools of kvType rows (see layout above); blockTable: i32 block ids.
+   * scratch: attentionScratchBytes(nKeys, headDim, kvType) bytes. out = softmax(scale * q.K^T) . V,
+   * with K and V as stored (F16/Q8_0 rows converted to f32 exactly; q stays f32).
    */
   attention(
     q: number,
@@ -64,7 +66,11 @@ export interface KernelSet {
     blockSize: number,
     scale: number,
     scratch: number,
+    kvType: KvType,
   ): void;
+
+  /** Store n f32 values at x as one KV row of `type` at dst (F16: round to nearest even; Q8_0: as quantizeRowRef). */
+  storeKv(type: KvType, x: number, dst: number, n: number): void;
 
   /**
    * Memory-read probe for bandwidth measurements: the XOR of the `bytes` bytes at `ptr` taken as
@@ -124,4 +130,31 @@ export function computedBlockSize(type: GgmlType): number {
     default:
       throw new InternalError(`type ${type} is not a computed type`);
   }
+}
+
+/** Precision of the KV cache rows (`--kv-type`). */
+export type KvType = "f32" | "f16" | "q8_0";
+export const KV_TYPES: readonly KvType[] = ["f32", "f16", "q8_0"];
+
+/** The kernels' numeric code of a KV type (ops.ts KV_F32, KV_F16, KV_Q8_0). */
+export function kvTypeCode(t: KvType): number {
+  return t === "f32" ? 0 : t === "f16" ? 1 : 2;
+}
+
+/** Bytes of one cached row of headDim values (Q8_0: 34-byte blocks of 32; headDim % 32 == 0). */
+export function kvRowBytes(t: KvType, headDim: number): number {
+  return t === "f32" ? headDim * 4 : t === "f16" ? headDim * 2 : (headDim / 32) * 34;
+}
+
+/** Whether a head size can be cached in `t` (Q8_0 needs whole 32-value blocks). */
+export function kvTypeFits(t: KvType, headDim: number): boolean {
+  return t !== "q8_0" || headDim % 32 === 0;
+}
+
+const align64 = (n: number): number => Math.ceil(n / 64) * 64;
+
+/** Attention scratch for up to maxKeys keys: the scores, plus f32 copies of K and V rows when not F32. */
+export function attentionScratchBytes(maxKeys: number, headDim: number, t: KvType): number {
+  const scores = align64(maxKeys * 4);
+  return t === "f32" ? scores : scores + 2 * align64(maxKeys * headDim * 4) + 64;
 }

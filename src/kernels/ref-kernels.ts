@@ -27,7 +27,7 @@ import { getFormat } from "../tensor/registry.js";
 import { f16ToF32Row, f32ToF16Row } from "../tensor/f16.js";
 import { GgmlType } from "../tensor/ggml-type.js";
 import { rowBytes } from "../tensor/format.js";
-import { activationRowBytes, computedBlockSize, type KernelSet } from "./kernel-set.js";
+import { activationRowBytes, computedBlockSize, type KernelSet, type KvType, kvRowBytes } from "./kernel-set.js";
 import { minK4, scaleK4 } from "../tensor/quant-math.js";
 import { packedBytes, unpackRow } from "./packing.js";
 
@@ -161,12 +161,26 @@ export function createRefKernels(memory: WebAssembly.Memory): KernelSet {
       }
     },
 
-    attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch) {
-      const res = refAttention(memory, q, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, false);
+    attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch, kvType) {
+      const res = refAttention(memory, q, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, false, kvType);
       const v = new Views(memory);
       // scratch contents are unspecified after the call; the ref leaves the probabilities there
       v.f32.set(res.p.subarray(0, nKeys), v.fi(scratch, "scratch"));
       v.f32.set(res.out, v.fi(out, "out"));
+    },
+
+    storeKv(type, x, dst, n) {
+      const v = new Views(memory);
+      const src = v.copyF32(x, n, "x");
+      if (type === "f32") {
+        v.f32.set(src, v.fi(dst, "dst"));
+        return;
+      }
+      const bytes = v.u8.subarray(dst, dst + kvRowBytes(type, n));
+      if (type === "f16") return f32ToF16Row(src, bytes, n);
+      const q = getFormat(GgmlType.Q8_0).quantizeRowRef;
+      assert(q !== undefined, "no quantizeRowRef for Q8_0");
+      q(src, bytes, n);
     },
 
     swiglu(gate, up, out, n) {
@@ -214,6 +228,7 @@ export function refAttention(
   blockSize: number,
   scale: number,
   absV: boolean,
+  kvType: KvType,
 ): { out: Float32Array; p: Float32Array } {
   const v = new Views(memory);
   assert(nKvHeads > 0 && nHeads % nKvHeads === 0, () => `attention: bad heads ${nHeads}/${nKvHeads}`);
@@ -221,12 +236,23 @@ export function refAttention(
   const out = new Float32Array(nHeads * headDim);
   const p = new Float32Array(nKeys);
   const sc = fr(scale);
-  const blockFloats = nKvHeads * blockSize * headDim;
+  const rowB = kvRowBytes(kvType, headDim);
+  const blockBytes = nKvHeads * blockSize * rowB;
   const bt = v.fi(blockTable, "blockTable");
-  /** f32 index of position j of KV head g in a pool at byte pointer base. */
-  const at = (base: number, g: number, j: number): number => {
-    const blk = v.i32[bt + Math.floor(j / blockSize)];
-    return v.fi(base, "kv") + blk * blockFloats + (g * blockSize + (j % blockSize)) * headDim;
+  const format = kvType === "f32" ? getFormat(GgmlType.F32) : getFormat(kvType === "f16" ? GgmlType.F16 : GgmlType.Q8_0);
+  /** Position j of KV head g in a pool at byte pointer base, as f32 (memoised per head). */
+  const rows = new Map<string, Float32Array>();
+  const row = (base: number, g: number, j: number): Float32Array => {
+    const key = `${base}:${g}:${j}`;
+    let r = rows.get(key);
+    if (r === undefined) {
+      const blk = v.i32[bt + Math.floor(j / blockSize)];
+      const o = base + blk * blockBytes + (g * blockSize + (j % blockSize)) * rowB;
+      r = new Float32Array(headDim);
+      format.dequantizeRow(v.u8.subarray(o, o + rowB), r, headDim);
+      rows.set(key, r);
+    }
+    return r;
   };
   const s = new Float64Array(nKeys);
   for (let h = 0; h < nHeads; h++) {
@@ -235,9 +261,9 @@ export function refAttention(
     if (nKeys === 0) continue;
     let max = -Infinity;
     for (let j = 0; j < nKeys; j++) {
-      const ki = at(kCache, g, j);
+      const kr = row(kCache, g, j);
       let d = 0;
-      for (let i = 0; i < headDim; i++) d += v.f32[qi + i] * v.f32[ki + i];
+      for (let i = 0; i < headDim; i++) d += v.f32[qi + i] * kr[i];
       s[j] = fr(sc * fr(d));
       if (s[j] > max) max = s[j];
     }
@@ -250,7 +276,7 @@ export function refAttention(
     for (let i = 0; i < headDim; i++) {
       let acc = 0;
       for (let j = 0; j < nKeys; j++) {
-        const vv = v.f32[at(vCache, g, j) + i];
+        const vv = row(vCache, g, j)[i];
         acc += (s[j] / sum) * (absV ? Math.abs(vv) : vv);
       }
       out[h * headDim + i] = acc;

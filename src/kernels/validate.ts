@@ -14,14 +14,14 @@
  * - attention: sum_j p_j |v_j| (refAttention with |V|), default rtol 1e-4;
  * - rmsnorm, swiglu: |ref|, default rtol 4e-6 (a few f32 ulps);
  * - rope: |x0| + |x1| of the rotated pair, default rtol 0 (the fast kernel is bit-identical);
- * - add, addBias: exact; quantizeActivations: byte-identical.
+ * - add, addBias: exact; quantizeActivations, storeKv: byte-identical.
  * Defaults are loose enough for any k the models use; tests use tighter ones.
  */
 
 import { InternalError } from "../errors.js";
 import { getFormat } from "../tensor/registry.js";
 import { ggmlTypeName } from "../tensor/ggml-type.js";
-import { activationRowBytes, type KernelSet } from "./kernel-set.js";
+import { activationRowBytes, attentionScratchBytes, type KernelSet, kvRowBytes } from "./kernel-set.js";
 import { matmulMagnitude, refAttention } from "./ref-kernels.js";
 
 /** Kernels compared with a tolerance (quantizeActivations is always compared byte for byte). */
@@ -238,20 +238,34 @@ export function validatingKernels(
       );
     },
 
-    attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch) {
+    attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch, kvType) {
       let mag: Float32Array | undefined;
       run(
         {
-          regions: [f32Region(out, nHeads * headDim), { ...f32Region(scratch, nKeys), scratch: true }],
+          regions: [f32Region(out, nHeads * headDim), { start: scratch, end: scratch + attentionScratchBytes(nKeys, headDim, kvType), scratch: true }],
           magnitude: (i) => {
-            mag ??= refAttention(memory, q, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, true).out;
+            mag ??= refAttention(memory, q, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, true, kvType).out;
             return mag[i];
           },
           tolerance: tol("attention"),
-          label: `attention(nKeys=${nKeys}, heads=${nHeads}/${nKvHeads}, headDim=${headDim}, blockSize=${blockSize})`,
+          label: `attention(nKeys=${nKeys}, heads=${nHeads}/${nKvHeads}, headDim=${headDim}, blockSize=${blockSize}, kv ${kvType})`,
         },
-        () => fast.attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch),
-        () => ref.attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch),
+        () => fast.attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch, kvType),
+        () => ref.attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch, kvType),
+      );
+    },
+
+    storeKv(type, x, dst, n) {
+      run(
+        {
+          regions: [{ start: dst, end: dst + kvRowBytes(type, n) }],
+          magnitude: () => 0,
+          bytes: true,
+          tolerance: { rtol: 0, atol: 0 },
+          label: `storeKv(${type}, n=${n})`,
+        },
+        () => fast.storeKv(type, x, dst, n),
+        () => ref.storeKv(type, x, dst, n),
       );
     },
 

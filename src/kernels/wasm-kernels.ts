@@ -20,7 +20,7 @@ import { readFile } from "node:fs/promises";
 import v8 from "node:v8";
 import { FileError, InternalError, UnsupportedError, UsageError, assert } from "../errors.js";
 import { GgmlType } from "../tensor/ggml-type.js";
-import { computedBlockSize, type KernelSet } from "./kernel-set.js";
+import { computedBlockSize, type KernelSet, kvTypeCode, kvTypeFits } from "./kernel-set.js";
 import type { Interleaver } from "./packing.js";
 
 /** Bytes at the start of every lane memory reserved for the kernel module (4 MiB: mostly matmul scratch). */
@@ -134,8 +134,9 @@ interface KernelExports {
   rope(x: number, cosSin: number, T: number, nHeads: number, headDim: number, nRot: number, rowStride: number, neox: number): void;
   attention(
     q: number, out: number, kCache: number, vCache: number, blockTable: number, nKeys: number, nHeads: number,
-    nKvHeads: number, headDim: number, blockSize: number, scale: number, scratch: number,
+    nKvHeads: number, headDim: number, blockSize: number, scale: number, scratch: number, kvType: number,
   ): void;
+  storeKv(type: number, x: number, dst: number, n: number): void;
   swiglu(gate: number, up: number, out: number, n: number): void;
   add(a: number, b: number, out: number, n: number): void;
   addBias(x: number, bias: number, n: number, T: number, rowStride: number): void;
@@ -148,7 +149,7 @@ interface KernelExports {
 
 const EXPORT_NAMES: readonly (keyof KernelExports)[] = [
   "heapBase", "isRelaxed", "quantizeF16", "quantizeQ8_0", "quantizeQ8_K", "matmulF32", "matmulF16",
-  "matmulQ8_0", "matmulQ4_0", "matmulQ4_K", "matmulQ6_K", "rmsnorm", "rope", "attention", "swiglu",
+  "matmulQ8_0", "matmulQ4_0", "matmulQ4_K", "matmulQ6_K", "rmsnorm", "rope", "attention", "storeKv", "swiglu",
   "add", "addBias", "copyBytes", "readBytes", "packInterleave", "tmpBase", "scratchEnd",
 ];
 
@@ -236,11 +237,16 @@ export function instantiateKernels(module: WebAssembly.Module, memory: WebAssemb
       e.rope(x, cosSin, T, nHeads, headDim, nRot, rowStride, neox ? 1 : 0);
     },
 
-    attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch) {
-      assert(nKvHeads > 0 && nHeads % nKvHeads === 0 && blockSize > 0, () =>
-        `attention: bad heads ${nHeads}/${nKvHeads} or blockSize ${blockSize}`,
+    attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch, kvType) {
+      assert(nKvHeads > 0 && nHeads % nKvHeads === 0 && blockSize > 0 && kvTypeFits(kvType, headDim), () =>
+        `attention: bad heads ${nHeads}/${nKvHeads}, blockSize ${blockSize} or ${kvType} rows of ${headDim}`,
       );
-      e.attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch);
+      e.attention(q, out, kCache, vCache, blockTable, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch, kvTypeCode(kvType));
+    },
+
+    storeKv(type, x, dst, n) {
+      assert(kvTypeFits(type, n), () => `storeKv: ${type} rows of ${n}`);
+      e.storeKv(kvTypeCode(type), x, dst, n);
     },
 
     swiglu(gate, up, out, n) {

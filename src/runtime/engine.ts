@@ -11,6 +11,7 @@ import type { Tokenizer } from "../tokenizer/index.js";
 import { tokenizerFor } from "./model-tokenizer.js";
 import { type KernelMode, LaneBackend } from "./backend/index.js";
 import type { Batch } from "./backend/batch.js";
+import type { KvType } from "../kernels/kernel-set.js";
 import type { LoadProgress } from "./backend/load.js";
 import { BlockPool, SequenceKv } from "./kv-cache.js";
 
@@ -28,6 +29,8 @@ export interface EngineOptions {
   /** Total KV positions over all sequences. Default contextSize * maxSeqs. */
   readonly kvTokens?: number;
   readonly kvBlockSize?: number;
+  /** Precision of the KV cache rows (`--kv-type`). Default f32. */
+  readonly kvType?: KvType;
   readonly kernels?: KernelMode;
   readonly simd?: "auto" | "on" | "off";
   readonly onProgress?: LoadProgress;
@@ -86,6 +89,7 @@ export class Engine {
         kvTokens: opts.kvTokens ?? contextSize * maxSeqs,
         kvBlockSize,
         maxContext: contextSize,
+        ...(opts.kvType === undefined ? {} : { kvType: opts.kvType }),
         ...(opts.kernels === undefined ? {} : { kernels: opts.kernels }),
         ...(opts.simd === undefined ? {} : { simd: opts.simd }),
         ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }),
@@ -95,6 +99,11 @@ export class Engine {
       file.weights.close();
       throw e;
     }
+  }
+
+  /** Precision of the KV cache rows. */
+  get kvType(): KvType {
+    return this.backend.plan.kv.kvType;
   }
 
   newSequence(): SequenceKv {

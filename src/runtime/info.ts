@@ -3,7 +3,7 @@ import { openModelFile } from "../formats/index.js";
 import type { ModelFile } from "../formats/weights.js";
 import { resolveModel } from "../models/index.js";
 import type { LlamaConfig } from "../models/config.js";
-import { COMPUTED_TYPES } from "../kernels/kernel-set.js";
+import { COMPUTED_TYPES, KV_TYPES, type KvType, kvRowBytes, kvTypeFits } from "../kernels/kernel-set.js";
 import { ggmlTypeName } from "../tensor/ggml-type.js";
 import { tokenizerFor } from "./model-tokenizer.js";
 
@@ -21,7 +21,17 @@ export interface ModelInfo {
   readonly context_length: number;
   readonly vocab_size: number;
   readonly tokenizer: string;
+  /**
+   * KV cache memory per `--kv-type` (null where the head size does not allow it): bytes per
+   * position (K and V of every layer) and for one sequence of the model's full context.
+   */
+  readonly kv_cache: Record<KvType, { bytes_per_position: number; bytes_at_context: number } | null>;
   readonly config: LlamaConfig;
+}
+
+/** KV cache bytes for `positions` positions (K and V rows of every layer and KV head). */
+export function kvCacheBytes(config: LlamaConfig, kvType: KvType, positions: number): number {
+  return positions * config.nLayers * config.nKvHeads * 2 * kvRowBytes(kvType, config.headDim);
 }
 
 export function describeModel(path: string): ModelInfo {
@@ -64,6 +74,12 @@ export function summarize(file: ModelFile): ModelInfo {
     context_length: config.contextLength,
     vocab_size: config.vocabSize,
     tokenizer: tok.kind === "spm" ? "sentencepiece-bpe" : "byte-level-bpe",
+    kv_cache: Object.fromEntries(
+      KV_TYPES.map((t) => [
+        t,
+        kvTypeFits(t, config.headDim) ? { bytes_per_position: kvCacheBytes(config, t, 1), bytes_at_context: kvCacheBytes(config, t, config.contextLength) } : null,
+      ]),
+    ) as ModelInfo["kv_cache"],
     config,
   };
 }

@@ -47,7 +47,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
   const ready = ServingEngine.create(o.modelPath, o).then((s) => {
     s.observer = metrics.observer();
     serving = s;
-    o.log?.(`serving ${modelName} at ${address}/v1 (${s.opts.policy} batching, max batch ${s.opts.maxBatch}, context ${s.contextSize}, ${s.engine.threads} thread(s))`);
+    o.log?.(`serving ${modelName} at ${address}/v1 (${s.opts.policy} batching, max batch ${s.opts.maxBatch}, context ${s.contextSize}, KV cache ${s.engine.kvType}, ${s.engine.threads} thread(s))`);
     return s;
   });
   ready.catch(() => {}); // the caller awaits it; avoid an unhandled rejection here

@@ -6,6 +6,7 @@
  *
  * Typed requests in, events out: no JSON here (the HTTP layer owns that).
  */
+import { kvRowBytes } from "../kernels/kernel-set.js";
 import os from "node:os";
 import { ResourceError, SlimError, UsageError } from "../errors.js";
 import type { Batch } from "../runtime/backend/batch.js";
@@ -34,7 +35,7 @@ export interface ServingOptions {
   readonly kvBlockSize?: number;
   /** Reuse the KV blocks of prompt prefixes seen before. Default true. */
   readonly prefixCaching?: boolean;
-  readonly engine?: Pick<EngineOptions, "kernels" | "simd" | "onProgress">;
+  readonly engine?: Pick<EngineOptions, "kernels" | "simd" | "onProgress" | "kvType">;
 }
 
 export interface GenerationRequest {
@@ -145,7 +146,7 @@ export class ServingEngine {
     // Size the KV pool from the memory budget and the model's shapes (read from its metadata).
     const c = describeModel(modelPath).config;
     const contextSize = o.contextSize ?? Math.min(c.contextLength, 4096);
-    const bytesPerPosition = c.nLayers * c.nKvHeads * c.headDim * 2 * 4;
+    const bytesPerPosition = c.nLayers * c.nKvHeads * kvRowBytes(o.engine?.kvType ?? "f32", c.headDim) * 2;
     const budget = o.kvMemoryBytes ?? Math.min(os.freemem() / 4, bytesPerPosition * contextSize * maxBatch);
     const kvTokens = Math.floor(budget / bytesPerPosition);
     if (kvTokens < contextSize) {

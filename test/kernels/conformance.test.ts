@@ -21,6 +21,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { COMPUTED_TYPES, activationRowBytes, matmulMagnitude, packRows, packedBytes } from "../../src/kernels/index.js";
+import { KV_TYPES, type KvType, attentionScratchBytes, kvRowBytes, kvTypeFits } from "../../src/kernels/kernel-set.js";
 import { GgmlType, ggmlTypeName } from "../../src/tensor/ggml-type.js";
 import { getFormat } from "../../src/tensor/registry.js";
 import { rowBytes } from "../../src/tensor/format.js";
@@ -177,8 +178,9 @@ for (const impl of impls) {
       ropeCases(impl);
     });
 
-    it("attention over paged KV with GQA 1/2/3/4/8 matches an f64 softmax within 1e-5", () => {
+    it("attention over paged f32/f16/q8_0 KV with GQA 1/2/3/4/8 matches an f64 softmax within 1e-5; storeKv is byte-identical to the tensor references", () => {
       attentionCases(impl);
+      storeKvCases(impl);
     });
 
     it("swiglu is within 4e-6 relative of silu(g)*u in f64, incl. aliasing", () => {
@@ -580,8 +582,10 @@ function attentionCases(impl: Impl): void {
     [8, 1],
   ];
   let c = 0;
+  for (const kvType of KV_TYPES) {
   for (const [nHeads, nKvHeads] of heads) {
     for (const headDim of [64, 20, 6]) {
+      if (!kvTypeFits(kvType, headDim) || (kvType !== "f32" && nHeads === 6)) continue;
       for (const blockSize of [16, 5]) {
         for (const nKeys of [1, 5, 16, 17, 100]) {
           c++;
@@ -599,23 +603,24 @@ function attentionCases(impl: Impl): void {
           }
           const table = new Int32Array(ids.slice(0, nUsed));
           const poolFloats = poolBlocks * nKvHeads * blockSize * headDim;
-          const kv = gaussian(r, poolFloats);
-          const vv = gaussian(r, poolFloats);
+          // K and V as the cache holds them (encoded rows by the tensor references) and as f32
+          const [kBytes, kv] = encodeKvRows(gaussian(r, poolFloats), headDim, kvType);
+          const [vBytes, vv] = encodeKvRows(gaussian(r, poolFloats), headDim, kvType);
           const qv = gaussian(r, nHeads * headDim, 2);
           const q = arena.f32(qv, 4);
-          const kp = arena.f32(kv, 8);
-          const vp = arena.f32(vv, 12);
+          const kp = arena.bytes(kBytes, 8);
+          const vp = arena.bytes(vBytes, 12);
           const bt = arena.alloc(4 * table.length, 4);
           new Int32Array(memory.buffer, bt, table.length).set(table);
           const out = arena.f32(new Float32Array(nHeads * headDim), 4);
-          const scratch = arena.f32(new Float32Array(nKeys), 8);
+          const scratch = arena.alloc(attentionScratchBytes(nKeys, headDim, kvType), 8);
           const scale = 1 / Math.sqrt(headDim);
-          impl.kernels.attention(q, out, kp, vp, bt, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch);
+          impl.kernels.attention(q, out, kp, vp, bt, nKeys, nHeads, nKvHeads, headDim, blockSize, scale, scratch, kvType);
           const got = arena.readF32(out, nHeads * headDim);
 
           // oracle: gather this sequence's K and V contiguously, softmax in f64
           const group = nHeads / nKvHeads;
-          const label = `${impl.name} attention heads=${nHeads}/${nKvHeads} headDim=${headDim} blockSize=${blockSize} nKeys=${nKeys}`;
+          const label = `${impl.name} attention kv ${kvType} heads=${nHeads}/${nKvHeads} headDim=${headDim} blockSize=${blockSize} nKeys=${nKeys}`;
           for (let h = 0; h < nHeads; h++) {
             const g = Math.floor(h / group);
             const pos = (j: number): number =>
@@ -646,6 +651,46 @@ function attentionCases(impl: Impl): void {
           }
         }
       }
+    }
+  }
+  }
+}
+
+/** Rows of headDim f32 -> the cache's bytes for `kvType` (tensor references) and their f32 values. */
+function encodeKvRows(x: Float32Array, headDim: number, kvType: KvType): [Uint8Array, Float32Array] {
+  if (kvType === "f32") return [new Uint8Array(x.buffer.slice(0)), x];
+  const rb = kvRowBytes(kvType, headDim);
+  const rows = x.length / headDim;
+  const bytes = new Uint8Array(rows * rb);
+  const back = new Float32Array(x.length);
+  const f = getFormat(kvType === "f16" ? GgmlType.F16 : GgmlType.Q8_0);
+  for (let i = 0; i < rows; i++) {
+    const src = x.subarray(i * headDim, (i + 1) * headDim);
+    const dst = bytes.subarray(i * rb, (i + 1) * rb);
+    if (kvType === "f16") f32ToF16Row(src, dst, headDim);
+    else f.quantizeRowRef!(src, dst, headDim);
+    f.dequantizeRow(dst, back.subarray(i * headDim, (i + 1) * headDim), headDim);
+  }
+  return [bytes, back];
+}
+
+function storeKvCases(impl: Impl): void {
+  const r = rng(21);
+  for (const kvType of KV_TYPES) {
+    for (const n of [32, 64, 128, 20, 6]) {
+      if (!kvTypeFits(kvType, n)) continue;
+      arena.reset();
+      const x = gaussian(r, n, 3);
+      if (n >= 32) [0, -0, 65504, 65520, -1e6, 1e-8, -6e-5, Infinity, NaN].forEach((v, i) => kvType === "f16" && (x[i] = v));
+      const xp = arena.f32(x, 4);
+      const rb = kvRowBytes(kvType, n);
+      const dst = arena.alloc(rb + 8, 4);
+      new Uint8Array(memory.buffer, dst, rb + 8).fill(0xa5);
+      impl.kernels.storeKv(kvType, xp, dst, n);
+      const got = new Uint8Array(memory.buffer, dst, rb + 8).slice();
+      const [want] = encodeKvRows(x, n, kvType);
+      for (let i = 0; i < rb; i++) if (got[i] !== want[i]) assert.fail(`${impl.name} storeKv ${kvType} n=${n}: byte ${i}: ${got[i]} vs ${want[i]}`);
+      for (let i = rb; i < rb + 8; i++) assert.equal(got[i], 0xa5, `${impl.name} storeKv ${kvType} n=${n}: wrote past the row`);
     }
   }
 }

@@ -54,6 +54,13 @@ export class Arena {
     this.writeF32(p, data);
     return p;
   }
+
+  /** A copy of `data` at misalignment `misalign`. */
+  bytes(data: Uint8Array, misalign = 0): number {
+    const p = this.alloc(data.length, misalign);
+    this.writeBytes(p, data);
+    return p;
+  }
 }
 
 /** mulberry32: a small seeded PRNG, uniform in [0, 1). */

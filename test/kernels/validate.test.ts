@@ -87,7 +87,7 @@ describe("validating kernels", () => {
     new Int32Array(memory.buffer, bt, 4).set([3, 0, 2, 1]);
     const att = arena.f32(new Float32Array(4 * 16), 4);
     const scratch = arena.f32(new Float32Array(30), 4);
-    v.attention(a, att, kv, kv, bt, 30, 4, 2, 16, 8, 0.25, scratch);
+    v.attention(a, att, kv, kv, bt, 30, 4, 2, 16, 8, 0.25, scratch, "f32");
   });
 
   it("throws InternalError naming the kernel when a matmul output is wrong", () => {
@@ -170,17 +170,17 @@ describe("validating kernels", () => {
     const wrong: KernelSet = {
       ...fast,
       name: "wrong-gqa",
-      attention(qq, o, k, v, b, n, nh, nkv, d, bsz, s, sc) {
+      attention(qq, o, k, v, b, n, nh, nkv, d, bsz, s, sc, kt) {
         // bug: query head h reads KV head h % nKv (interleaved instead of grouped), emulated
         // by running the real kernel head by head on a shifted pool with a 1-head stride
         for (let h = 0; h < nh; h++) {
           const kOff = (h % nkv) * bsz * d * 4;
-          fast.attention(qq + h * d * 4, o + h * d * 4, k + kOff, v + kOff, b, n, 1, 1, d, bsz, s, sc);
+          fast.attention(qq + h * d * 4, o + h * d * 4, k + kOff, v + kOff, b, n, 1, 1, d, bsz, s, sc, kt);
         }
       },
     };
     expectKernelError(
-      () => validatingKernels(wrong, ref, memory).attention(q, out, kc, vc, bt, nKeys, nHeads, nKv, hd, bs, 0.25, scratch),
+      () => validatingKernels(wrong, ref, memory).attention(q, out, kc, vc, bt, nKeys, nHeads, nKv, hd, bs, 0.25, scratch, "f32"),
       /wrong-gqa\.attention/,
     );
   });

@@ -11,8 +11,10 @@ import type { BatchingPolicy } from "../../scheduler/scheduler.js";
 import { type BatchItem, type BatchLineError, type BatchResult, parseBatchLine, runBatch } from "../../server/batch-job.js";
 import { ChatTemplate } from "../../server/chat-template.js";
 import { ServingEngine } from "../../server/serving-engine.js";
-import { ProgressBar, parseIntOption, printJson, runCommand, say } from "../common.js";
+import { KV_TYPE_HELP, ProgressBar, parseIntOption, printJson, runCommand, say, parseKvType } from "../common.js";
+import type { KvType } from "../../kernels/kernel-set.js";
 import { parseSize } from "./serve.js";
+import { MODEL_ARGUMENT_HELP, modelOrBuiltin } from "../builtin-model.js";
 
 interface BatchCliOptions {
   input: string;
@@ -22,6 +24,7 @@ interface BatchCliOptions {
   maxBatchTokens: number;
   maxTokens?: number;
   threads?: number;
+  kvType?: KvType;
   ctx?: number;
   kvMemory?: string;
   prefixCache: boolean;
@@ -33,7 +36,7 @@ export function registerBatch(program: Command): void {
   program
     .command("batch")
     .description("generate for every line of a JSONL file of prompts (offline, batched); results in input order")
-    .argument("<model>", "GGUF file or Hugging Face folder")
+    .argument("[model]", MODEL_ARGUMENT_HELP)
     .requiredOption("-i, --input <file>", 'JSONL: {"prompt": text | token ids} or {"messages": [...]}, optional sampling fields and "id"')
     .requiredOption("-o, --output <file>", "JSONL results, one line per input line")
     .option("--batching <policy>", "static | dynamic | continuous", "static")
@@ -41,12 +44,13 @@ export function registerBatch(program: Command): void {
     .option("--max-batch-tokens <n>", "tokens per forward pass (prefill chunk)", parseIntOption("--max-batch-tokens", 1, 65536), 256)
     .option("-n, --max-tokens <n>", "max_tokens for lines without one (default: the rest of the context)", parseIntOption("--max-tokens", 1, 1 << 20))
     .option("-t, --threads <n>", "threads (default: cores)", parseIntOption("--threads", 1, 64))
+    .option("--kv-type <type>", KV_TYPE_HELP, parseKvType)
     .option("-c, --ctx <n>", "context per sequence (default: the model's, at most 4096)", parseIntOption("--ctx", 16, 1 << 20))
     .option("--kv-memory <size>", "KV cache size, e.g. 2g")
     .option("--no-prefix-cache", "do not reuse the KV blocks of shared prompt prefixes")
     .option("--skip-bad", "record bad lines as errors in the output instead of stopping")
     .option("--json", "print a summary object on stdout")
-    .action((model: string, o: BatchCliOptions) => runCommand(() => runBatchCommand(model, o)));
+    .action((modelArg: string | undefined, o: BatchCliOptions) => runCommand(() => runBatchCommand(modelOrBuiltin(modelArg), o)));
 }
 
 async function runBatchCommand(model: string, o: BatchCliOptions): Promise<void> {
@@ -76,7 +80,7 @@ async function runBatchCommand(model: string, o: BatchCliOptions): Promise<void>
     ...(o.threads === undefined ? {} : { threads: o.threads }),
     ...(o.ctx === undefined ? {} : { contextSize: o.ctx }),
     ...(o.kvMemory === undefined ? {} : { kvMemoryBytes: parseSize(o.kvMemory) }),
-    engine: { onProgress: (d, t, name) => bar.update(d, t, name) },
+    engine: { onProgress: (d, t, name) => bar.update(d, t, name), ...(o.kvType === undefined ? {} : { kvType: o.kvType }) },
   });
   bar.done();
   const tmp = path.join(outDir, `.${path.basename(o.output)}.${process.pid}.tmp`);

@@ -4,7 +4,9 @@ import { UsageError } from "../../errors.js";
 import { type PerplexityReport, evaluatePerplexity } from "../../eval/perplexity.js";
 import { fileError } from "../../formats/file.js";
 import { Engine } from "../../runtime/engine.js";
-import { ProgressBar, parseIntOption, printJson, runCommand, say } from "../common.js";
+import { KV_TYPE_HELP, ProgressBar, parseIntOption, parseKvType, printJson, runCommand, say } from "../common.js";
+import type { KvType } from "../../kernels/kernel-set.js";
+import { MODEL_ARGUMENT_HELP, modelOrBuiltin } from "../builtin-model.js";
 
 interface EvalCliOptions {
   data: string;
@@ -12,6 +14,7 @@ interface EvalCliOptions {
   maxTokens?: number;
   reference?: string;
   threads?: number;
+  kvType?: KvType;
   json?: boolean;
 }
 
@@ -19,15 +22,17 @@ export function registerEval(program: Command): void {
   program
     .command("eval")
     .description("perplexity on a text (llama-perplexity's windows); with --reference also KL divergence and top-1 agreement")
-    .argument("<model>", "GGUF file or Hugging Face folder")
+    .argument("[model]", MODEL_ARGUMENT_HELP)
     .requiredOption("--data <file>", "text file to evaluate on")
     .option("-c, --ctx <n>", "window size in tokens; the second half of each window is scored", parseIntOption("--ctx", 4, 1 << 16), 256)
     .option("--max-tokens <n>", "use at most this many tokens of the text", parseIntOption("--max-tokens", 4, Number.MAX_SAFE_INTEGER))
     .option("--reference <model>", "compare with this model (usually the unquantized one; same tokenizer)")
     .option("-t, --threads <n>", "threads (default: cores)", parseIntOption("--threads", 1, 64))
+    .option("--kv-type <type>", `${KV_TYPE_HELP}; the reference always uses f32 (so --reference <same model> measures the KV cache's cost)`, parseKvType)
     .option("--json", "print one JSON object on stdout")
-    .action((model: string, o: EvalCliOptions) =>
+    .action((modelArg: string | undefined, o: EvalCliOptions) =>
       runCommand(async () => {
+        const model = modelOrBuiltin(modelArg);
         let text: string;
         try {
           text = fs.readFileSync(o.data, "utf8");
@@ -35,25 +40,26 @@ export function registerEval(program: Command): void {
           throw fileError(o.data, "cannot read data file", e);
         }
         if (text.trim().length === 0) throw new UsageError(`data file "${o.data}" is empty`, { expected: "some text", got: `${text.length} bytes` });
-        const load = (path: string): Promise<Engine> =>
+        const load = (path: string, kvType: KvType): Promise<Engine> =>
           Engine.load(path, {
             contextSize: o.ctx,
             maxBatchTokens: o.ctx,
             maxOutputRows: o.ctx,
+            kvType,
             ...(o.threads === undefined ? {} : { threads: o.threads }),
           });
-        const engine = await load(model);
+        const engine = await load(model, o.kvType ?? "f32");
         let reference: Engine | undefined;
         try {
-          reference = o.reference === undefined ? undefined : await load(o.reference);
+          reference = o.reference === undefined ? undefined : await load(o.reference, "f32");
           if (o.ctx > engine.config.contextLength) say(`warning: --ctx ${o.ctx} is longer than the model's context (${engine.config.contextLength})`);
           const bar = new ProgressBar("evaluating", o.json);
           const t0 = performance.now();
           const r = evaluatePerplexity(engine, text, { ctx: o.ctx, ...(o.maxTokens === undefined ? {} : { maxTokens: o.maxTokens }), onProgress: (d, t) => bar.update(d, t, `window ${d}/${t}`) }, reference);
           bar.done();
           const seconds = (performance.now() - t0) / 1000;
-          if (o.json) return printJson(flatten(model, o.reference, r, seconds));
-          say(`model        ${model}`);
+          if (o.json) return printJson({ ...flatten(model, o.reference, r, seconds), kv_type: o.kvType ?? "f32" });
+          say(`model        ${model} (KV cache ${o.kvType ?? "f32"})`);
           say(`data         ${o.data}: ${r.data_tokens} tokens, ${r.windows} windows of ${r.ctx}, ${r.tokens} scored`);
           say(`perplexity   ${r.perplexity.toFixed(4)} ± ${(r.perplexity * r.nll_stderr).toFixed(4)}  (mean NLL ${r.nll.toFixed(5)} nats)`);
           const k = r.reference;

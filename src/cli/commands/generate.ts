@@ -3,7 +3,9 @@ import { UsageError } from "../../errors.js";
 import { Engine } from "../../runtime/engine.js";
 import { generate } from "../../runtime/generate.js";
 import { DEFAULT_SAMPLING, type SamplingParams } from "../../runtime/sampler.js";
-import { ProgressBar, parseFloatOption, parseIntOption, printJson, runCommand, say } from "../common.js";
+import { KV_TYPE_HELP, ProgressBar, parseFloatOption, parseIntOption, parseKvType, printJson, runCommand, say } from "../common.js";
+import type { KvType } from "../../kernels/kernel-set.js";
+import { MODEL_ARGUMENT_HELP, modelOrBuiltin } from "../builtin-model.js";
 
 interface GenerateCliOptions {
   prompt: string;
@@ -19,6 +21,7 @@ interface GenerateCliOptions {
   stop: string[];
   threads?: number;
   ctx?: number;
+  kvType?: KvType;
   special?: boolean;
   json?: boolean;
 }
@@ -27,7 +30,7 @@ export function registerGenerate(program: Command): void {
   program
     .command("generate")
     .description("generate text from a prompt (the text streams to stdout; stats go to stderr)")
-    .argument("<model>", "GGUF file or Hugging Face folder")
+    .argument("[model]", MODEL_ARGUMENT_HELP)
     .requiredOption("-p, --prompt <text>", "prompt text")
     .option("-n, --max-tokens <n>", "tokens to generate", parseIntOption("--max-tokens", 0, 1 << 20), 128)
     .option("--temperature <t>", "0 = greedy", parseFloatOption("--temperature", 0, 100), DEFAULT_SAMPLING.temperature)
@@ -41,15 +44,18 @@ export function registerGenerate(program: Command): void {
     .option("--stop <text>", "stop when this text appears (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("-t, --threads <n>", "threads (default: cores)", parseIntOption("--threads", 1, 64))
     .option("-c, --ctx <n>", "context size in tokens (default: the model's, at most 4096)", parseIntOption("--ctx", 1, 1 << 20))
+    .option("--kv-type <type>", KV_TYPE_HELP, parseKvType)
     .option("--special", "parse special-token text in the prompt")
     .option("--json", "print one JSON object on stdout")
-    .action((model: string, o: GenerateCliOptions) =>
+    .action((modelArg: string | undefined, o: GenerateCliOptions) =>
       runCommand(async () => {
+        const model = modelOrBuiltin(modelArg);
         if (o.topP === 0) throw new UsageError("invalid --top-p", { expected: "a number in (0, 1]", got: "0" });
         const bar = new ProgressBar("loading", o.json);
         const engine = await Engine.load(model, {
           ...(o.threads === undefined ? {} : { threads: o.threads }),
           ...(o.ctx === undefined ? {} : { contextSize: o.ctx }),
+          ...(o.kvType === undefined ? {} : { kvType: o.kvType }),
           onProgress: (d, t, name) => bar.update(d, t, name),
         });
         bar.done();

@@ -7,6 +7,7 @@ import { type QuantizeReport, quantizeModel } from "../../optimize/quantize.js";
 import { fileTypeSpec, tensorTypeOf } from "../../optimize/quant-types.js";
 import { parseOverride } from "../../optimize/recipe.js";
 import { ProgressBar, formatBytes, parseIntOption, printJson, runCommand, say } from "../common.js";
+import { modelOrBuiltin } from "../builtin-model.js";
 
 interface QuantizeCliOptions {
   output: string;
@@ -29,7 +30,7 @@ export function registerQuantize(program: Command): void {
   program
     .command("quantize")
     .description("quantize a model (GGUF or Hugging Face folder) into a GGUF file, optionally calibrated on a text")
-    .argument("<model>", "GGUF file (F32/F16/BF16, or quantized: requantized) or Hugging Face folder")
+    .argument("[model]", "GGUF file (F32/F16/BF16, or quantized: requantized) or Hugging Face folder (default: the built-in slimlm-teacher)")
     .requiredOption("-o, --output <path>", "output .gguf file (written to a temp file, renamed when complete)")
     .requiredOption("--type <type>", "q8_0, q4_0, q4_1, q5_0, q5_1, q4_k (= q4_k_s), q4_k_m, q5_k (= q5_k_s), q5_k_m, q6_k, f16, bf16 or f32")
     .option("--calib <file>", "calibration text: importance-weighted quantization (+ activation-aware scaling for 4-bit types)")
@@ -44,8 +45,9 @@ export function registerQuantize(program: Command): void {
     .option("--pure", "no mix rules: every weight in --type (overrides and fallbacks still apply)")
     .option("-t, --threads <n>", "threads (default: cores)", parseIntOption("--threads", 1, 256))
     .option("--json", "print one JSON object on stdout")
-    .action((model: string, o: QuantizeCliOptions) =>
+    .action((modelArg: string | undefined, o: QuantizeCliOptions) =>
       runCommand(async () => {
+        const model = modelOrBuiltin(modelArg);
         const spec = fileTypeSpec(o.type);
         const overrides = o.tensorType.map((a) => parseOverride(a, (n) => tensorTypeOf(n, "--tensor-type")));
         const outputType = o.outputType === undefined ? undefined : tensorTypeOf(o.outputType, "--output-type");

@@ -2,7 +2,9 @@ import type { Command } from "commander";
 import { UsageError } from "../../errors.js";
 import { startServer } from "../../server/index.js";
 import type { BatchingPolicy } from "../../scheduler/scheduler.js";
-import { parseIntOption, runCommand, say } from "../common.js";
+import { KV_TYPE_HELP, parseIntOption, runCommand, say, parseKvType } from "../common.js";
+import type { KvType } from "../../kernels/kernel-set.js";
+import { MODEL_ARGUMENT_HELP, modelOrBuiltin } from "../builtin-model.js";
 
 interface ServeCliOptions {
   host: string;
@@ -17,6 +19,7 @@ interface ServeCliOptions {
   kvMemory?: string;
   ctx?: number;
   threads?: number;
+  kvType?: KvType;
   shutdownTimeout: number;
   maxBody: number;
   /** commander's --no-prefix-cache */
@@ -35,7 +38,7 @@ export function registerServe(program: Command): void {
   program
     .command("serve")
     .description("serve a model over an OpenAI-compatible HTTP API (continuous batching, prefix caching, metrics)")
-    .argument("<model>", "GGUF file or Hugging Face folder")
+    .argument("[model]", MODEL_ARGUMENT_HELP)
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port", parseIntOption("--port", 0, 65535), 8080)
     .option("--api-key <key>", "require this key (Authorization: Bearer or X-Api-Key)")
@@ -48,11 +51,13 @@ export function registerServe(program: Command): void {
     .option("--kv-memory <size>", "KV cache size, e.g. 2g (default: a quarter of free memory, at most max-batch full contexts)")
     .option("-c, --ctx <n>", "context per sequence (default: the model's, at most 4096)", parseIntOption("--ctx", 16, 1 << 20))
     .option("-t, --threads <n>", "threads (default: cores)", parseIntOption("--threads", 1, 64))
+    .option("--kv-type <type>", KV_TYPE_HELP, parseKvType)
     .option("--shutdown-timeout <s>", "seconds running requests may take after SIGTERM", parseIntOption("--shutdown-timeout", 0, 86400), 30)
     .option("--max-body <bytes>", "largest request body", parseIntOption("--max-body", 1024, 1 << 30), 4 << 20)
     .option("--no-prefix-cache", "do not reuse the KV blocks of prompt prefixes seen before")
-    .action((model: string, o: ServeCliOptions) =>
+    .action((modelArg: string | undefined, o: ServeCliOptions) =>
       runCommand(async () => {
+        const model = modelOrBuiltin(modelArg);
         if (!["continuous", "dynamic", "static"].includes(o.batching)) {
           throw new UsageError("invalid --batching", { expected: "continuous, dynamic or static", got: o.batching });
         }
@@ -70,6 +75,7 @@ export function registerServe(program: Command): void {
           ...(o.kvMemory === undefined ? {} : { kvMemoryBytes: parseSize(o.kvMemory) }),
           ...(o.ctx === undefined ? {} : { contextSize: o.ctx }),
           ...(o.threads === undefined ? {} : { threads: o.threads }),
+          ...(o.kvType === undefined ? {} : { engine: { kvType: o.kvType } }),
           shutdownTimeout: o.shutdownTimeout,
           prefixCaching: o.prefixCache,
           bodyLimit: o.maxBody,

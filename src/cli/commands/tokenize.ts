@@ -4,6 +4,7 @@ import { FileError, UsageError } from "../../errors.js";
 import { openModelFile } from "../../formats/index.js";
 import { tokenizerFor } from "../../runtime/model-tokenizer.js";
 import { printJson, runCommand } from "../common.js";
+import { modelOrBuiltin } from "../builtin-model.js";
 
 interface TokenizeOptions {
   file?: string;
@@ -16,17 +17,21 @@ export function registerTokenize(program: Command): void {
   program
     .command("tokenize")
     .description("turn text into token ids (no BOS unless --bos)")
-    .argument("<model>", "GGUF file or Hugging Face folder")
+    .argument("[model]", "GGUF file or Hugging Face folder (default: the built-in slimlm-teacher; with one argument and no --file, that argument is the text)")
     .argument("[text]", "text to tokenize")
     .option("--file <path>", "read the text from a file")
     .option("--bos", "prepend the BOS token")
     .option("--special", "parse special-token text such as <|im_start|>")
     .option("--json", 'print {"tokens": [...]} on stdout')
-    .action((model: string, text: string | undefined, opts: TokenizeOptions) =>
+    .action((first: string | undefined, second: string | undefined, opts: TokenizeOptions) =>
       runCommand(async () => {
+        // NOTE: positionals by count, never by whether a file exists: `tokenize "some text"` uses the
+        // built-in model; `tokenize model.gguf --file x` and `tokenize model.gguf "text"` name the model.
+        const [modelArg, text] = second === undefined && opts.file === undefined ? [undefined, first] : [first, second];
         if ((text === undefined) === (opts.file === undefined)) {
           throw new UsageError("give the text or --file, not both", { expected: "<text> or --file <path>" });
         }
+        const model = modelOrBuiltin(modelArg);
         const input = opts.file !== undefined ? readText(opts.file) : text!;
         const file = openModelFile(model);
         try {

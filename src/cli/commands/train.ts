@@ -4,6 +4,7 @@ import { UsageError } from "../../errors.js";
 import { type CommonRunOptions, type RunResult, runDistill, runTrain } from "../../train/run.js";
 import type { LogEntry } from "../../train/trainer.js";
 import { formatBytes, parseFloatOption, parseIntOption, printJson, runCommand, say } from "../common.js";
+import { modelOrBuiltin } from "../builtin-model.js";
 
 interface CommonCli {
   data: string;
@@ -134,14 +135,14 @@ export function registerTrain(program: Command): void {
     program
       .command("distill")
       .description("distill a teacher into a smaller student: alpha * KL(teacher || student) at temperature T + (1 - alpha) * cross-entropy")
-      .requiredOption("--teacher <model>", "teacher model")
+      .option("--teacher <model>", "teacher model (default: the built-in slimlm-teacher)")
       .option("--student <model>", "start from this student model")
       .option("--student-config <json|preset>", "start from a random student of this shape")
       .option("--student-from-teacher", "build the student from the teacher's own layers (with --keep-layers)")
       .option("--keep-layers <list>", "teacher layers the student keeps, e.g. 0,2,4")
       .option("--alpha <a>", "weight of the KL term", parseFloatOption("--alpha", 0, 1), 0.5)
       .option("--temperature <t>", "distillation temperature (1 suits short runs; 2-4 long ones)", parseFloatOption("--temperature", 0.01, 100), 1),
-  ).action((o: CommonCli & { teacher: string; student?: string; studentConfig?: string; studentFromTeacher?: boolean; keepLayers?: string; alpha: number; temperature: number }) =>
+  ).action((o: CommonCli & { teacher?: string; student?: string; studentConfig?: string; studentFromTeacher?: boolean; keepLayers?: string; alpha: number; temperature: number }) =>
     runCommand(async () => {
       if ((o.studentFromTeacher === true) !== (o.keepLayers !== undefined)) throw new UsageError("--student-from-teacher goes with --keep-layers <list>");
       const keep = o.keepLayers?.split(",").map((x) => {
@@ -151,7 +152,7 @@ export function registerTrain(program: Command): void {
       });
       const r = await runDistill({
         ...common(o),
-        teacher: o.teacher,
+        teacher: modelOrBuiltin(o.teacher),
         ...(o.student === undefined ? {} : { student: o.student }),
         ...(o.studentConfig === undefined ? {} : { studentConfig: o.studentConfig }),
         ...(keep === undefined ? {} : { keepLayers: keep }),

@@ -10,7 +10,7 @@ export { quantizeF16, quantizeQ8_0, quantizeQ8_K } from "./quantize";
 export { matmulF32, matmulF16 } from "./matmul-float";
 export { matmulQ8_0, matmulQ4_0 } from "./matmul-quant";
 export { matmulQ4_K, matmulQ6_K } from "./matmul-kquant";
-export { rmsnorm, rope, attention, swiglu, add, addBias, copyBytes, readBytes, packInterleave } from "./ops";
+export { rmsnorm, rope, attention, storeKv, swiglu, add, addBias, copyBytes, readBytes, packInterleave } from "./ops";
 
 /** End of the module's static data (nothing of ours lives above it). */
 export function heapBase(): usize {

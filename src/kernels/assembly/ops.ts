@@ -1,7 +1,8 @@
 // The non-matmul kernels: rmsnorm, rope, attention, swiglu, add, addBias. f32 throughout;
 // pointers are byte offsets, counts are elements. See src/kernels/kernel-set.ts for semantics.
 
-import { madd, hsum, hsum4, expNeg, align64, SCRATCH, SCRATCH_END } from "./common";
+import { madd, hsum, hsum4, expNeg, align64, f16x8Lo, f16x8Hi, f16ToF32, f32ToF16Bits, SCRATCH, SCRATCH_END } from "./common";
+import { quantizeQ8_0 } from "./quantize";
 
 /**
  * out[t, i] = (x[t, i] * scale_t) * w[i], scale_t = 1 / sqrtf(f32(sum_i f64(x*x) / n) + eps):
@@ -343,47 +344,134 @@ function weightedValues2(
   }
 }
 
+/** KV cache row types (attention's kvType, storeKv's type): rows of headDim values. */
+export const KV_F32: i32 = 0;
+export const KV_F16: i32 = 1;
+export const KV_Q8_0: i32 = 2;
+
+/** Bytes of one cached row of n values (Q8_0: n % 32 == 0, 34-byte blocks). */
+@inline function kvRowBytes(type: i32, n: i32): usize {
+  return type == KV_F32 ? <usize>n << 2 : type == KV_F16 ? <usize>n << 1 : <usize>(n >> 5) * 34;
+}
+
+/**
+ * Store n f32 values at x as one KV row of `type` at dst: F32 copied, F16 rounded to nearest
+ * even (f32ToF16Bits), Q8_0 as quantizeQ8_0 (llama.cpp's quantize_row_q8_0).
+ */
+export function storeKv(type: i32, x: usize, dst: usize, n: i32): void {
+  if (type == KV_F32) {
+    memory.copy(dst, x, <usize>n << 2);
+  } else if (type == KV_F16) {
+    for (let i = 0; i < n; i++) store<u16>(dst + (<usize>i << 1), <u16>f32ToF16Bits(load<f32>(x + (<usize>i << 2))));
+  } else {
+    quantizeQ8_0(x, dst, n >> 5);
+  }
+}
+
+/** One KV row of `type` at src -> n f32 at dst (F16 exact, inf/NaN included; Q8_0: d * q). */
+function loadKvRow(type: i32, src: usize, dst: usize, n: i32): void {
+  if (type == KV_F16) {
+    let i = 0;
+    for (; i + 8 <= n; i += 8) {
+      const h = v128.load(src + (<usize>i << 1));
+      v128.store(dst + (<usize>i << 2), f16x8Lo(h));
+      v128.store(dst + (<usize>i << 2), f16x8Hi(h), 16);
+    }
+    for (; i < n; i++) store<f32>(dst + (<usize>i << 2), f16ToF32(<u32>load<u16>(src + (<usize>i << 1))));
+  } else {
+    for (let b = 0; b < (n >> 5); b++) {
+      const blk = src + <usize>b * 34;
+      const d = f32x4.splat(f16ToF32(<u32>load<u16>(blk)));
+      const o = dst + (<usize>b << 7);
+      for (let c = 0; c < 2; c++) {
+        const q = v128.load(blk + 2 + (<usize>c << 4));
+        const lo = i16x8.extend_low_i8x16_s(q);
+        const hi = i16x8.extend_high_i8x16_s(q);
+        const oc = o + (<usize>c << 6);
+        v128.store(oc, f32x4.mul(d, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(lo))));
+        v128.store(oc, f32x4.mul(d, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(lo))), 16);
+        v128.store(oc, f32x4.mul(d, f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(hi))), 32);
+        v128.store(oc, f32x4.mul(d, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi))), 48);
+      }
+    }
+  }
+}
+
 /**
  * Causal attention of one query token over nKeys cached positions (see kernel-set.ts).
  * Per query head: scores s_j = scale * (q . k_j); softmax with the max subtracted, exp (expNeg,
  * ~1 ulp) and the sum in f64; out = (sum_j e_j v_j) * f32(1/sum).
- * KV pools: [block][nKvHeads][blockSize][headDim] f32; blockTable: i32 block ids.
- * The query heads of one KV head are done in pairs when their scores fit the kernel scratch
- * (then `scratch` is unused), else one at a time in `scratch`. nKeys = 0 writes zeros.
+ * KV pools: [block][nKvHeads][blockSize][row] with rows of kvType (F32: headDim f32); blockTable:
+ * i32 block ids. The query heads of one KV head are done in pairs when their scores fit the
+ * kernel scratch (then `scratch` is unused for scores), else one at a time in `scratch`.
+ * F16/Q8_0 rows are first converted, per KV head, to f32 rows in `scratch` after the scores
+ * (see attentionScratchBytes in kernel-set.ts). nKeys = 0 writes zeros.
  */
 export function attention(
   q: usize, out: usize, kCache: usize, vCache: usize, blockTable: usize, nKeys: i32, nHeads: i32,
-  nKvHeads: i32, headDim: i32, blockSize: i32, scale: f32, scratch: usize,
+  nKvHeads: i32, headDim: i32, blockSize: i32, scale: f32, scratch: usize, kvType: i32,
 ): void {
   const group = nHeads / nKvHeads;
   const headBytes = <usize>headDim << 2;
-  const blockBytes = <usize>nKvHeads * <usize>blockSize * headBytes;
   if (nKeys <= 0) {
     memory.fill(out, 0, <usize>nHeads * headBytes);
     return;
   }
   const rowBytes = align64(<usize>nKeys << 2);
   const paired = group >= 2 && (headDim & 15) == 0 && (rowBytes << 1) <= SCRATCH_END - SCRATCH;
+  if (kvType == KV_F32) {
+    const blockBytes = <usize>nKvHeads * <usize>blockSize * headBytes;
+    for (let g = 0; g < nKvHeads; g++) {
+      const headOff = <usize>g * <usize>blockSize * headBytes;
+      attendKvHead(q, out, g * group, group, kCache + headOff, vCache + headOff, blockTable, nKeys, headDim, blockSize, blockBytes, scale, scratch, paired, rowBytes);
+    }
+    return;
+  }
+  // converted rows: K then V, [nKeys][headDim] f32 each, read as one block of nKeys positions
+  const qRow = kvRowBytes(kvType, headDim);
+  const qBlockBytes = <usize>nKvHeads * <usize>blockSize * qRow;
+  const kTmp = scratch + rowBytes;
+  const vTmp = kTmp + align64(<usize>nKeys * headBytes);
+  const oneBlock = vTmp + align64(<usize>nKeys * headBytes);
+  store<i32>(oneBlock, 0);
   for (let g = 0; g < nKvHeads; g++) {
-    const headOff = <usize>g * <usize>blockSize * headBytes;
-    const kBase = kCache + headOff;
-    const vBase = vCache + headOff;
-    let h = g * group;
-    const hEnd = h + group;
-    if (paired) {
-      for (; h + 2 <= hEnd; h += 2) {
-        const s0 = SCRATCH;
-        const s1 = SCRATCH + rowBytes;
-        const oh = out + <usize>h * headBytes;
-        const inv0 = scoresExp(q + <usize>h * headBytes, kBase, blockTable, nKeys, headDim, blockSize, blockBytes, scale, s0);
-        const inv1 = scoresExp(q + <usize>(h + 1) * headBytes, kBase, blockTable, nKeys, headDim, blockSize, blockBytes, scale, s1);
-        weightedValues2(oh, oh + headBytes, s0, s1, inv0, inv1, vBase, blockTable, nKeys, headDim, blockSize, blockBytes);
+    const headOff = <usize>g * <usize>blockSize * qRow;
+    let j = 0;
+    for (let bi = 0; j < nKeys; bi++) {
+      const blk = <usize>load<i32>(blockTable + (<usize>bi << 2));
+      const n = min(blockSize, nKeys - j);
+      for (let i = 0; i < n; i++) {
+        const src = blk * qBlockBytes + headOff + <usize>i * qRow;
+        loadKvRow(kvType, kCache + src, kTmp + <usize>(j + i) * headBytes, headDim);
+        loadKvRow(kvType, vCache + src, vTmp + <usize>(j + i) * headBytes, headDim);
       }
+      j += n;
     }
-    for (; h < hEnd; h++) {
-      const inv = scoresExp(q + <usize>h * headBytes, kBase, blockTable, nKeys, headDim, blockSize, blockBytes, scale, scratch);
-      weightedValues(out + <usize>h * headBytes, scratch, inv, vBase, blockTable, nKeys, headDim, blockSize, blockBytes);
+    attendKvHead(q, out, g * group, group, kTmp, vTmp, oneBlock, nKeys, headDim, nKeys, 0, scale, scratch, paired, rowBytes);
+  }
+}
+
+/** The query heads h0 .. h0+group-1 of one KV head (kBase, vBase: the head's offset in the pools). */
+function attendKvHead(
+  q: usize, out: usize, h0: i32, group: i32, kBase: usize, vBase: usize, blockTable: usize, nKeys: i32, headDim: i32,
+  blockSize: i32, blockBytes: usize, scale: f32, scratch: usize, paired: bool, rowBytes: usize,
+): void {
+  const headBytes = <usize>headDim << 2;
+  let h = h0;
+  const hEnd = h + group;
+  if (paired) {
+    for (; h + 2 <= hEnd; h += 2) {
+      const s0 = SCRATCH;
+      const s1 = SCRATCH + rowBytes;
+      const oh = out + <usize>h * headBytes;
+      const inv0 = scoresExp(q + <usize>h * headBytes, kBase, blockTable, nKeys, headDim, blockSize, blockBytes, scale, s0);
+      const inv1 = scoresExp(q + <usize>(h + 1) * headBytes, kBase, blockTable, nKeys, headDim, blockSize, blockBytes, scale, s1);
+      weightedValues2(oh, oh + headBytes, s0, s1, inv0, inv1, vBase, blockTable, nKeys, headDim, blockSize, blockBytes);
     }
+  }
+  for (; h < hEnd; h++) {
+    const inv = scoresExp(q + <usize>h * headBytes, kBase, blockTable, nKeys, headDim, blockSize, blockBytes, scale, scratch);
+    weightedValues(out + <usize>h * headBytes, scratch, inv, vBase, blockTable, nKeys, headDim, blockSize, blockBytes);
   }
 }
 

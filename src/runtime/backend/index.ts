@@ -6,7 +6,7 @@
 import { Worker } from "node:worker_threads";
 import { SlimError, InternalError } from "../../errors.js";
 import type { ModelFile } from "../../formats/weights.js";
-import type { KernelSet } from "../../kernels/kernel-set.js";
+import type { KernelSet, KvType } from "../../kernels/kernel-set.js";
 import { createKernels, createRefKernels, loadKernelModule } from "../../kernels/index.js";
 import { getFamily } from "../../models/index.js";
 import { type Batch, type BatchCapacity, BatchLayout } from "./batch.js";
@@ -22,6 +22,8 @@ export interface BackendOptions {
   readonly capacity: BatchCapacity;
   readonly kvTokens: number;
   readonly kvBlockSize: number;
+  /** Precision of the KV cache. Default f32. */
+  readonly kvType?: KvType;
   /** Longest sequence, in positions. */
   readonly maxContext: number;
   readonly kernels?: KernelMode;
@@ -71,6 +73,7 @@ export class LaneBackend {
       kvTokens: opts.kvTokens,
       kvBlockSize: opts.kvBlockSize,
       maxContext: opts.maxContext,
+      ...(opts.kvType === undefined ? {} : { kvType: opts.kvType }),
     });
     const memories = plan.lanes.map((l) => new WebAssembly.Memory({ initial: l.pages, maximum: l.pages, shared: true }));
     loadWeights(plan, file.weights, memories, opts.onProgress);

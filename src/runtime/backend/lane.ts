@@ -11,7 +11,7 @@
  * they all take the same barriers.
  */
 import { assert } from "../../errors.js";
-import type { KernelSet } from "../../kernels/kernel-set.js";
+import { type KernelSet, kvRowBytes } from "../../kernels/kernel-set.js";
 import { packedBytes, unpackRow } from "../../kernels/index.js";
 import type { Act, AttentionSpec, ModelFamily, Ops, RopeSpec, Vec, Weight } from "../../models/ops.js";
 import { getFormat } from "../../tensor/registry.js";
@@ -280,21 +280,22 @@ export class Lane<Model> implements Ops {
     if (nKv > 0) {
       const B = kv.blockSize;
       const c = this.sync.ctrl;
-      const kPool = this.layout.kCache[s.layer]! >> 2;
-      const vPool = this.layout.vCache[s.layer]! >> 2;
+      const kPool = this.layout.kCache[s.layer]!;
+      const vPool = this.layout.vCache[s.layer]!;
+      const kvRow = kvRowBytes(kv.kvType, hd);
       const tables = this.layout.blockTables >> 2;
-      const kBase = this.actF32(k);
-      const vBase = this.actF32(v);
+      const kBase = this.layout.act[k.id]!;
+      const vBase = this.layout.act[v.id]!;
       // 1. store k and v of every token (all before any attention: tokens of one chunk see each other)
       for (let t = 0; t < T; t++) {
         const pos = c[this.batch.positions + t]!;
         const seq = c[this.batch.seqOf + t]!;
         const blk = this.i32[tables + c[this.batch.tableStart + seq]! + Math.floor(pos / B)]!;
         for (let j = 0; j < nKv; j++) {
-          const dst = ((blk * nKv + j) * B + (pos % B)) * hd;
-          const src = t * k.width + k0 + j * hd;
-          this.f32.copyWithin(kPool + dst, kBase + src, kBase + src + hd);
-          this.f32.copyWithin(vPool + dst, vBase + src, vBase + src + hd);
+          const dst = ((blk * nKv + j) * B + (pos % B)) * kvRow;
+          const src = (t * k.width + k0 + j * hd) * 4;
+          this.kernels.storeKv(kv.kvType, kBase + src, kPool + dst, hd);
+          this.kernels.storeKv(kv.kvType, vBase + src, vPool + dst, hd);
         }
       }
       // 2. attend
@@ -316,6 +317,7 @@ export class Lane<Model> implements Ops {
           B,
           s.scale,
           this.layout.attnScratch,
+          kv.kvType,
         );
       }
     }

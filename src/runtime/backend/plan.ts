@@ -4,12 +4,12 @@
  * against a recording WeightSpace; sent as plain data to the workers, which run `declare` again
  * against a `BoundSpace` to get the very same handles.
  */
-import { ModelFormatError, ResourceError, assert } from "../../errors.js";
+import { ModelFormatError, ResourceError, UsageError, assert } from "../../errors.js";
 import type { WeightSource } from "../../formats/weights.js";
 import type { Act, KvCacheShape, MatrixOptions, Vec, Weight, WeightSpace } from "../../models/ops.js";
 import { GgmlType } from "../../tensor/ggml-type.js";
 import { getFormat } from "../../tensor/registry.js";
-import { COMPUTED_TYPES, activationRowBytes } from "../../kernels/kernel-set.js";
+import { COMPUTED_TYPES, type KvType, activationRowBytes, attentionScratchBytes, kvRowBytes, kvTypeFits } from "../../kernels/kernel-set.js";
 import { KERNEL_RESERVED_BYTES, packedBytes } from "../../kernels/index.js";
 import type { BatchCapacity } from "./batch.js";
 
@@ -41,6 +41,8 @@ export interface KvPlan extends KvCacheShape {
   /** Partitions (LanePlan.partitions) of q-wide and k/v-wide activations by those heads. */
   readonly qPartition: number;
   readonly kvPartition: number;
+  /** Precision of the cached rows. */
+  readonly kvType: KvType;
 }
 
 export interface LaneLayout {
@@ -58,7 +60,7 @@ export interface LaneLayout {
   readonly ropeTable: number;
   /** i32 block tables of the batch. */
   readonly blockTables: number;
-  /** Per layer, the K and V pools of this lane's KV heads: [block][head][slot][headDim] f32. */
+  /** Per layer, the K and V pools of this lane's KV heads: [block][head][slot][row of kvType]. */
   readonly kCache: readonly number[];
   readonly vCache: readonly number[];
 }
@@ -87,6 +89,8 @@ export interface PlanOptions {
   readonly kvTokens: number;
   readonly kvBlockSize: number;
   readonly maxContext: number;
+  /** Precision of the cached K and V rows. Default f32. */
+  readonly kvType?: KvType;
 }
 
 /** Rows are split in multiples of this when a matrix does not ask for a unit. */
@@ -274,6 +278,15 @@ export function layoutLanes(rec: RecordingSpace, family: string, opts: PlanOptio
   const qPartition = rec.partitionIndex(headBounds.map((h) => h * group * kvShape.headDim));
   const kvPartition = rec.partitionIndex(headBounds.map((h) => h * kvShape.headDim));
   const ropeMaxPairs = kvShape.headDim / 2; // nRot <= headDim
+  const kvType = opts.kvType ?? "f32";
+  if (!kvTypeFits(kvType, kvShape.headDim)) {
+    throw new UsageError(`this model's heads cannot be cached as ${kvType}`, {
+      expected: "a head size that is a multiple of 32",
+      got: String(kvShape.headDim),
+      hint: "use --kv-type f16 or f32",
+    });
+  }
+  const kvRow = kvRowBytes(kvType, kvShape.headDim);
   let maxQuantRow = 0;
   for (const m of rec.matrices) maxQuantRow = Math.max(maxQuantRow, activationRowBytes(m.type, m.cols));
 
@@ -287,14 +300,14 @@ export function layoutLanes(rec: RecordingSpace, family: string, opts: PlanOptio
     };
     const act = rec.acts.map((a) => take((a.perOutputRow ? capacity.maxOutputRows : capacity.maxTokens) * a.width * 4));
     const quantScratch = take(capacity.maxTokens * maxQuantRow);
-    const attnScratch = take(opts.maxContext * 4);
+    const attnScratch = take(attentionScratchBytes(opts.maxContext, kvShape.headDim, kvType));
     const ropeTable = take(capacity.maxTokens * ropeMaxPairs * 2 * 4);
     const blockTables = take(capacity.maxTableEntries * 4);
     const vec = rec.vectors.map((v) => take(v.length * 4));
     const bias = rec.matrices.map((m) => (m.bias === undefined ? -1 : take((m.bounds[lane + 1]! - m.bounds[lane]!) * 4)));
     const matrix = rec.matrices.map((m) => take(weightBytes(m.type, m.bounds[lane + 1]! - m.bounds[lane]!, m.cols)));
     const localKv = headBounds[lane + 1]! - headBounds[lane]!;
-    const poolBytes = nBlocks * localKv * blockSize * kvShape.headDim * 4;
+    const poolBytes = nBlocks * localKv * blockSize * kvRow;
     const kCache: number[] = [];
     const vCache: number[] = [];
     for (let l = 0; l < kvShape.nLayers; l++) {
@@ -318,7 +331,7 @@ export function layoutLanes(rec: RecordingSpace, family: string, opts: PlanOptio
     partitions: rec.partitions,
     vectors: rec.vectors,
     acts: rec.acts,
-    kv: { ...kvShape, blockSize, nBlocks, headBounds, qPartition, kvPartition },
+    kv: { ...kvShape, blockSize, nBlocks, headBounds, qPartition, kvPartition, kvType },
     small: rec.small,
     capacity,
     maxContext: opts.maxContext,
