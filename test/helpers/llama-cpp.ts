@@ -25,15 +25,16 @@ export interface LlamaCppModel {
   dispose(): Promise<void>;
 }
 
-export async function loadLlamaCpp(modelPath: string, opts: { contextSize?: number; threads?: number } = {}): Promise<LlamaCppModel> {
+/** `kvType` (default F32): llama.cpp's KV cache type; Q8_0 V needs flash attention, which is then on. */
+export async function loadLlamaCpp(modelPath: string, opts: { contextSize?: number; threads?: number; kvType?: "F32" | "F16" | "Q8_0" } = {}): Promise<LlamaCppModel> {
   const l = await llama();
   const model = await l.loadModel({ modelPath, gpuLayers: 0 });
   const context: LlamaContext = await model.createContext({
     contextSize: opts.contextSize ?? 512,
     threads: opts.threads ?? 1,
-    flashAttention: false,
-    experimentalKvCacheKeyType: "F32",
-    experimentalKvCacheValueType: "F32",
+    flashAttention: opts.kvType === "Q8_0",
+    experimentalKvCacheKeyType: opts.kvType ?? "F32",
+    experimentalKvCacheValueType: opts.kvType ?? "F32",
   });
   const seq: LlamaContextSequence = context.getSequence({ contextShift: { size: 0 } as never });
   return {
