@@ -92,6 +92,14 @@ export interface KernelSet {
 export const COMPUTED_TYPES: readonly GgmlType[] = [0, 1, 8, 2, 12, 14]; // F32 F16 Q8_0 Q4_0 Q4_K Q6_K
 
 /**
+ * The type a weight of `fileType` is computed in: itself when computed, Q8_0 for Q5_0 (converted
+ * exactly at load), F32 for the rest (dequantized at load).
+ */
+export function computeTypeFor(fileType: GgmlType): GgmlType {
+  return COMPUTED_TYPES.includes(fileType) ? fileType : fileType === GgmlType.Q5_0 ? GgmlType.Q8_0 : GgmlType.F32;
+}
+
+/**
  * Bytes of one activation row of `k` floats after `quantizeActivations(type, ...)`, where `type`
  * is the weight type: F32 and F16 keep f32 (F16 values rounded to f16 precision), Q8_0 and Q4_0
  * use Q8_0 blocks (34 bytes per 32), Q4_K and Q6_K use Q8_K blocks (292 bytes per 256).

@@ -3,8 +3,9 @@ import { openModelFile } from "../formats/index.js";
 import type { ModelFile } from "../formats/weights.js";
 import { resolveModel } from "../models/index.js";
 import type { LlamaConfig } from "../models/config.js";
-import { COMPUTED_TYPES, KV_TYPES, type KvType, kvRowBytes, kvTypeFits } from "../kernels/kernel-set.js";
+import { KV_TYPES, computeTypeFor, type KvType, kvRowBytes, kvTypeFits } from "../kernels/kernel-set.js";
 import { ggmlTypeName } from "../tensor/ggml-type.js";
+import { getFormat } from "../tensor/registry.js";
 import { tokenizerFor } from "./model-tokenizer.js";
 
 export interface ModelInfo {
@@ -16,7 +17,10 @@ export interface ModelInfo {
   /** Tensor count and parameter count per tensor type. */
   readonly tensor_types: Record<string, { tensors: number; parameters: number }>;
   readonly file_size: number;
-  /** Weight bytes streamed per generated token (every matrix except the embedding lookup). */
+  /**
+   * Weight bytes streamed per generated token (every matrix except the embedding lookup), in the
+   * type the kernels compute it in (Q5_0 as Q8_0, other non-computed types as F32).
+   */
   readonly bytes_per_token: number;
   readonly context_length: number;
   readonly vocab_size: number;
@@ -60,7 +64,10 @@ export function summarize(file: ModelFile): ModelInfo {
     e.parameters += n;
     const isMatrix = t.dims.length === 2 && t.name !== "rope_freqs.weight";
     const lookupOnly = t.name === "token_embd.weight" && !tied;
-    if (isMatrix && !lookupOnly) streamed += COMPUTED_TYPES.includes(t.type) ? t.nbytes : n * 4;
+    if (isMatrix && !lookupOnly) {
+      const f = getFormat(computeTypeFor(t.type));
+      streamed += t.type === computeTypeFor(t.type) ? t.nbytes : (n / f.blockSize) * f.typeSize;
+    }
   }
   return {
     path: file.path,

@@ -9,7 +9,7 @@ import type { WeightSource } from "../../formats/weights.js";
 import type { Act, KvCacheShape, MatrixOptions, Vec, Weight, WeightSpace } from "../../models/ops.js";
 import { GgmlType } from "../../tensor/ggml-type.js";
 import { getFormat } from "../../tensor/registry.js";
-import { COMPUTED_TYPES, type KvType, activationRowBytes, attentionScratchBytes, kvRowBytes, kvTypeFits } from "../../kernels/kernel-set.js";
+import { type KvType, computeTypeFor, activationRowBytes, attentionScratchBytes, kvRowBytes, kvTypeFits } from "../../kernels/kernel-set.js";
 import { KERNEL_RESERVED_BYTES, packedBytes } from "../../kernels/index.js";
 import type { BatchCapacity } from "./batch.js";
 
@@ -156,7 +156,7 @@ export class RecordingSpace implements WeightSpace {
     const [cols, rows] = opts.shape;
     const t = this.tensor(name, opts.shape);
     getFormat(t.type, name); // unsupported types fail here, naming the tensor
-    const type = COMPUTED_TYPES.includes(t.type) ? t.type : t.type === GgmlType.Q5_0 ? GgmlType.Q8_0 : GgmlType.F32;
+    const type = computeTypeFor(t.type);
     if (opts.bias !== undefined) this.tensor(opts.bias, [rows]);
     // A unit that does not divide evenly between the lanes (3 KV heads on 2 lanes) would leave
     // one lane with twice the work: split evenly instead (the runtime then gathers whole heads).
