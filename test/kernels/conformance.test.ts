@@ -151,6 +151,10 @@ for (const impl of impls) {
       for (const type of [GgmlType.Q4_K, GgmlType.Q6_K]) matmulCases(impl, type, [[16384, 5, 70]]);
     });
 
+    it("F16 decode over long rows (k > 2048, whole groups of 4 rows) matches too", () => {
+      matmulCases(impl, GgmlType.F16, [[5632, 8, 1], [4099, 12, 1], [2049, 4, 1], [6000, 9, 1]]);
+    });
+
     it("matmul with T = 1, 2, 3 (decode) and 4, 7, 8, 9 (smallest GEMM tiles) on every type", () => {
       for (const type of COMPUTED_TYPES) {
         const k = getFormat(type).blockSize === 256 ? 512 : getFormat(type).blockSize === 32 ? 96 : 21;
@@ -353,23 +357,22 @@ function matmulCases(impl: Impl, type: GgmlType, cases?: readonly [k: number, ro
 /** F16 weights exercising the conversion's slow path (exponent field all ones) and its false alarms. */
 function f16SpecialCases(impl: Impl): void {
   const r = rng(21);
-  for (const k of [37, 64]) {
+  // [k, rows, T]: the GEMV (T < 4) and GEMM paths, long rows too
+  for (const [k, rows, T] of [[37, 6, 3], [64, 6, 3], [4100, 8, 1]] as const) {
     arena.reset();
-    const rows = 6;
-    const T = 3;
     const wf = gaussian(r, rows * k, 0.5);
     wf[3] = Infinity; // row 0
     wf[k + 9] = NaN; // row 1
     for (let i = 0; i < k; i += 3) wf[2 * k + i] = 3 + 1000 * r(); // row 2: large values (false alarms)
     wf[2 * k + 1] = 65504;
-    wf[4 * k - 1] = -Infinity; // row 3, in the scalar tail when k = 37
+    wf[4 * k - 1] = -Infinity; // row 3, in the scalar tail when k = 37 (or 4100)
     for (let i = 0; i < k; i++) wf[4 * k + i] = (i % 5) * 2 ** -24; // row 4: f16 subnormals
     const wb = new Uint8Array(2 * rows * k);
     f32ToF16Row(wf, wb, rows * k);
     const w = putPacked(GgmlType.F16, wb, rows, k, 2);
     const xv = gaussian(r, T * k);
-    xv[k + 2] = 40000; // token 1: |x| >= 2^15, the GEMV's unscaled path (see matmul-float.ts)
-    xv[2 * k + 5] = Infinity; // token 2: inf activations stay on the scaled path
+    if (T > 1) xv[k + 2] = 40000; // token 1: |x| >= 2^15, the GEMV's unscaled path (see matmul-float.ts)
+    if (T > 2) xv[2 * k + 5] = Infinity; // token 2: inf activations stay on the scaled path
     const x = arena.f32(xv, 4);
     const xq = arena.alloc(4 * T * k, 8);
     ref.kernels.quantizeActivations(GgmlType.F16, x, xq, k, T);
