@@ -4,6 +4,8 @@
  * resume, and the final report.
  */
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { UsageError } from "../errors.js";
 import { openModelFile } from "../formats/index.js";
 import type { Metadata } from "../formats/metadata.js";
@@ -371,7 +373,8 @@ export async function runDistill(o: DistillRunOptions): Promise<DistillResult> {
     };
     // the student's starting point, for the record
     let initialKl = NaN;
-    const probe = `${o.out}.init.gguf`;
+    // NOTE: in the temp folder, not beside the output (a crash must not leave it there)
+    const probe = path.join(os.tmpdir(), `slimlm-init-${process.pid}-${path.basename(o.out)}`);
     const { result } = await loop(o, shape, data, tokMeta, (t) => {
       init(t);
       writeModelGguf(probe, { shape, contextLength: o.ctx, name: "init", tokenizer: tokMeta }, t.model.specs, t.model.params);
