@@ -27,7 +27,8 @@ const corpus = path.join(work, "sotu.txt");
 const models = path.join(root, "models");
 
 function run(args) {
-  const shown = `slimlm ${args.map((a) => (/[\s"]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`;
+  // the corpus lives in a temp folder: shown as sotu.txt (scripts/builtin-corpus.mjs writes it)
+  const shown = `slimlm ${args.map((a) => (a === corpus ? "sotu.txt" : /[\s"]/.test(a) ? JSON.stringify(a) : a)).join(" ")}`;
   console.error(`\n$ ${shown}`);
   const t0 = Date.now();
   const r = spawnSync(process.execPath, [path.join(root, "bin/slimlm.js"), ...args, "--json"], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 30 });
@@ -59,7 +60,7 @@ on American political prose. It is a demonstration and test model, not a useful 
 | parameters | ${t.parameters.toLocaleString("en-US")} |
 | tokenizer | byte-level BPE, ${t.shape.vocabSize} tokens, trained on the corpus by slimlm |
 | file | \`slimlm-teacher.gguf\`, F16, ${mb(t.file_size)} |
-| training | ${t.steps} steps x ${B} sequences x ${T} tokens (${(t.steps * B * T).toLocaleString("en-US")} tokens), AdamW, lr 3e-3 warmup + cosine, seed 1, ${threads} threads, ${(teacher.seconds / 60).toFixed(1)} minutes (${Math.round(t.tokens_per_second)} tokens/s) |
+| training | ${t.steps} steps x ${B} sequences x ${T} tokens (${(t.steps * B * T).toLocaleString("en-US")} tokens), AdamW, lr 3e-3 warmup + cosine, seed 1, ${threads} thread(s), ${(teacher.seconds / 60).toFixed(1)} minutes (${Math.round(t.tokens_per_second)} tokens/s) |
 | held-out loss | ${t.held_out_loss.toFixed(4)} nats/token (perplexity ${t.held_out_perplexity.toFixed(2)}) |
 
 ## Corpus
@@ -72,7 +73,7 @@ ${corpusText}
 ${rebuild}
 \`\`\`
 
-which runs exactly:
+which runs exactly (\`sotu.txt\`: \`node scripts/builtin-corpus.mjs sotu.txt\`):
 
 \`\`\`sh
 ${teacher.shown} --json
@@ -90,9 +91,9 @@ A student distilled from slimlm-teacher by \`slimlm distill\`: the teacher's lay
 | parameters | ${s.teacher.parameters.toLocaleString("en-US")} | ${s.student.parameters.toLocaleString("en-US")} |
 | file size (F16) | ${mb(s.teacher.file_size)} | ${mb(s.student.file_size)} |
 | held-out perplexity | ${s.teacher.held_out_perplexity.toFixed(2)} | ${s.student.held_out_perplexity.toFixed(2)} |
-| decode tokens/s (${threads} threads) | ${Math.round(s.teacher.decode_tok_s)} | ${Math.round(s.student.decode_tok_s)} |
+| decode tokens/s (${threads} thread(s)) | ${Math.round(s.teacher.decode_tok_s)} | ${Math.round(s.student.decode_tok_s)} |
 
-KL(teacher || student) on held-out text: ${s.kl_teacher_student.toFixed(4)} nats/token (${s.initial_kl === null ? "n/a" : s.initial_kl.toFixed(4)} before distillation); top-1 agreement ${(s.top1_agreement * 100).toFixed(1)}%.
+${s.student.held_out_perplexity < s.teacher.held_out_perplexity ? `The student's held-out perplexity is below the teacher's: it trains ${s.steps} more steps on the same text, and the teacher (${teacherSteps} steps, under one pass over the corpus) is far from converged.\n\n` : ""}Held-out perplexity of both measured the same way (the inference engine over the held-out text). KL(teacher || student) on held-out text: ${s.kl_teacher_student.toFixed(4)} nats/token (${s.initial_kl === null ? "n/a" : s.initial_kl.toFixed(4)} before distillation); top-1 agreement ${(s.top1_agreement * 100).toFixed(1)}%.
 Training: ${s.steps} steps x ${B} x ${T} tokens, lr 2e-3, seed 1, ${(student.seconds / 60).toFixed(1)} minutes.
 
 ## Corpus
