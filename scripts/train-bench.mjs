@@ -97,6 +97,12 @@ ${throughput.map((r) => `| ${r.preset} | ${r.parameters.toLocaleString("en-US")}
 
 Rerun one: \`${throughput[0].shown} --json\`.
 
+Reading: at stories260K's size the step is dominated by the single-threaded TypeScript parts (embedding, norms,
+RoPE, the attention's per-head softmax and copies, cross-entropy over the vocabulary), so a second thread adds
+little; at 5M parameters the matrix products (WebAssembly GEMM on worker lanes, forward and backward) dominate and
+2 threads help. The GEMM kernels themselves reach far more (see \`scripts/kernel-speed.mjs\`): the gap is the
+elementwise work and the transposes around them.
+
 ### Distillation ablation
 
 Teacher stories260K (5 layers, held-out perplexity ${t0.held_out_perplexity.toFixed(2)}); data \`tinystories_valid_head.txt\`, the last 10% held
