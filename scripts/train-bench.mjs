@@ -2,7 +2,7 @@
 // Training benchmark: throughput of `slimlm train` and the distillation ablation, written to the
 // "## Training" section of BENCHMARKS.md (the other sections are kept).
 //
-//   npm run build && node scripts/train-bench.mjs [--shared ../shared] [--ablation-steps 300] [--out BENCHMARKS.md|-]
+//   npm run bench:train -- [options]   (= npm run build && node scripts/train-bench.mjs) [--shared ../shared] [--ablation-steps 300] [--out BENCHMARKS.md|-]
 //
 // 1. Throughput: the stories260k and tiny-5m presets (stories260K's 512-token vocabulary), 8
 //    sequences x 256 tokens per step, at 1 and 2 threads: tokens/s after a warm-up and the model
@@ -81,7 +81,7 @@ const row = (name, r) =>
 const t0 = ablation.distilled.done.teacher;
 const section = `## Training
 
-Written by \`node scripts/train-bench.mjs\` (after \`npm run build\`); ${date} UTC, ${cpu}, ${os.cpus().length} cores, Node ${process.version},
+Written by \`npm run bench:train\` (scripts/train-bench.mjs); ${date} UTC, ${cpu}, ${os.cpus().length} cores, Node ${process.version},
 load average ${os.loadavg().map((x) => x.toFixed(2)).join(" / ")} at the end.
 
 ### Throughput
