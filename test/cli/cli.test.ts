@@ -89,7 +89,8 @@ describe("slimlm tokenize / info", () => {
     const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "slimlm-cli-")), "t.txt");
     fs.writeFileSync(f, "Once upon a time");
     assert.deepEqual(json(["tokenize", STORIES_GGUF, "--file", f]), { tokens: [403, 407, 261, 378] });
-    assert.equal(run(["tokenize", STORIES_GGUF]).code, 1);
+    assert.equal(run(["tokenize"]).code, 1); // no text
+    assert.equal(run(["tokenize", STORIES_GGUF, "Once", "--file", f]).code, 1); // both
   });
 
   it("info: architecture, parameters, types, sizes, tokenizer", () => {

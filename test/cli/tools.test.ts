@@ -132,7 +132,7 @@ describe("slimlm sysinfo", () => {
 
 describe("slimlm bench", () => {
   const FIGURES = ["bandwidth_fraction", "bytes_per_token", "decode_gb_s", "decode_tok_s", "kernels", "load_ms", "peak_rss_mb", "prefill_tok_s", "runs", "spread", "ttft_ms"];
-  const TOP = ["batch_size", "compare", "context_size", "decode_tokens", "file_size", "model", "prefill_tokens", "read_gb_s", "repeat", "threads"];
+  const TOP = ["batch_size", "compare", "context_size", "decode_tokens", "file_size", "kv_cache_bytes", "kv_type", "model", "prefill_tokens", "read_gb_s", "repeat", "threads"];
   const ARGS = ["bench", STORIES_GGUF, "--prefill", "16", "--decode", "8", "--repeat", "2", "--threads", "1"];
 
   function checkFigures(f: Record<string, unknown>): void {
