@@ -170,7 +170,7 @@ for (const impl of impls) {
       f16SpecialCases(impl);
     });
 
-    it("matmul Q8_0/Q4_0/Q4_K/Q6_K with inf/NaN block scales propagates like the f64 oracle", () => {
+    it("matmul Q8_0/Q4_0/Q4_K/Q6_K with inf/NaN, subnormal and zero block scales matches the f64 oracle (non-finite rows: the ref)", () => {
       quantSpecialScaleCases(impl);
     });
 
@@ -437,6 +437,14 @@ function quantSpecialScaleCases(impl: Impl): void {
     };
     put(1, 1, 0x7c00); // +inf
     put(5, 0, 0x7e01); // NaN
+    // subnormal and zero scales (finite rows: the f64 oracle), which take the exact conversion too
+    put(2, 0, 0x0123);
+    put(3, 1, 0x8005);
+    put(4, 0, 0x0000);
+    if (type === GgmlType.Q4_K) {
+      wBytes[6 * rb + 2] = 0x07; // row 6, superblock 0: subnormal dmin
+      wBytes[6 * rb + 3] = 0x00;
+    }
     for (const T of [1, 2, 5]) {
       arena.reset();
       const w = putPacked(type, wBytes, rows, k, 0);

@@ -24,6 +24,13 @@ const KONST = memory.data<i32>([
   0x7f800000, 0x7f800000, 0x7f800000, 0x7f800000, // 9: f32 exponent field
   0x7c007c00, 0x7c007c00, 0x7c007c00, 0x7c007c00, // 10: i16x8 f16 exponent field
   0x8fff8fff, 0x8fff8fff, 0x8fff8fff, 0x8fff8fff, // 11: i16x8 0x8fff (sign and 12 low bits)
+  0x00007fff, 0x00007fff, 0x00007fff, 0x00007fff, // 12: i32 0x7fff (f16 exponent and mantissa)
+  0x38000000, 0x38000000, 0x38000000, 0x38000000, // 13: i32 (127 - 15) << 23 (f16 -> f32 exponent bias)
+  0x33800000, 0x33800000, 0x33800000, 0x33800000, // 14: f32x4 2^-24 (f16 subnormal unit)
+  0x00000400, 0x00000400, 0x00000400, 0x00000400, // 15: i32 0x400 (smallest f16 normal, as bits)
+  0x80000000, 0x80000000, 0x80000000, 0x80000000, // 16: i32 sign bit
+  0x04000400, 0x04000400, 0x04000400, 0x04000400, // 17: i16x8 0x400
+  0x78007800, 0x78007800, 0x78007800, 0x78007800, // 18: i16x8 0x7800
 ], 16);
 export const K_I8_15: i32 = 0;
 export const K_I8_8: i32 = 1;
@@ -37,6 +44,13 @@ export const K_I16_7BFF: i32 = 8;
 export const K_F32_EXP: i32 = 9;
 export const K_F16_EXP: i32 = 10;
 export const K_I16_8FFF: i32 = 11;
+export const K_I32_7FFF: i32 = 12;
+export const K_F16_BIAS: i32 = 13;
+export const K_F16_SUB_UNIT: i32 = 14;
+export const K_I32_400: i32 = 15;
+export const K_I32_SIGN: i32 = 16;
+export const K_I16_400: i32 = 17;
+export const K_I16_7800: i32 = 18;
 
 /** Constant vector `i` of the table above (i must be a compile-time constant). */
 @inline export function kv(i: i32): v128 {
@@ -68,12 +82,40 @@ export const K_I16_8FFF: i32 = 11;
 /**
  * f16 bit patterns sign-extended to i32 lanes -> f32x4, exact for every finite value (normals
  * and subnormals: (e,m) placed at bit 13, times 2^112). Inf/NaN are NOT handled: see f16Fix.
+ * NOTE: an f16 subnormal becomes an f32 subnormal operand of the multiply: a microcode assist on
+ * x64 (about 30% slower on a matrix whose scales are all subnormal). Hot paths use this only
+ * after checking their scales (scalesSpecial in matmul-quant.ts); f16x8Lo/Hi use the
+ * subnormal-safe f16ExtToF32Exact.
  */
 @inline export function f16ExtToF32(s: v128): v128 {
   // s = sign-extended f16: bits 31..15 all equal the sign. After << 13 bits 31..28 are the sign
   // and 27..13 are exponent and mantissa; clearing 30..28 leaves a signed f32 2^-112 too small.
   const b = v128.and(i32x4.shl(s, 13), kv(K_F16_FIELDS));
   return f32x4.mul(b, kv(K_F16_MAGIC));
+}
+
+/**
+ * f16ExtToF32 with no subnormal float operand anywhere: normals by integer rebias ((e,m) << 13
+ * plus 112 << 23), subnormals as f32(m) * 2^-24, then the sign. Exact for every finite value.
+ */
+@inline export function f16ExtToF32Exact(s: v128): v128 {
+  const em = v128.and(s, kv(K_I32_7FFF));
+  const normal = i32x4.add(i32x4.shl(em, 13), kv(K_F16_BIAS));
+  const sub = f32x4.mul(f32x4.convert_i32x4_s(em), kv(K_F16_SUB_UNIT));
+  const mag = v128.bitselect(sub, normal, i32x4.lt_s(em, kv(K_I32_400)));
+  return v128.or(mag, v128.and(s, kv(K_I32_SIGN)));
+}
+
+/**
+ * Scale screening for the fast conversion: per f16 lane, (|h| - 0x400) as u16, which is >= 0x7800
+ * exactly when h is inf/NaN, zero or subnormal. Fold with i16x8.max_u; `scalesNeedExact` tests the
+ * result. (Zero scales take the exact path too: correct, merely slower, and rare.)
+ */
+@inline export function scaleKey(h: v128): v128 {
+  return i16x8.sub(v128.and(h, kv(K_I16_7FFF)), kv(K_I16_400));
+}
+@inline export function scalesNeedExact(maxKey: v128): bool {
+  return v128.any_true(i16x8.ge_u(maxKey, kv(K_I16_7800)));
 }
 
 /** Inf/NaN lanes of f16ExtToF32: `m` = all-ones i32 lanes where |h| >= 0x7c00. */
@@ -86,13 +128,13 @@ export const K_I16_8FFF: i32 = 11;
 /** Lanes 0..3 of 8 f16 values (i16x8) -> f32x4, inf/NaN included (no NaN quieting). */
 @inline export function f16x8Lo(h: v128): v128 {
   const m = i16x8.gt_s(v128.and(h, kv(K_I16_7FFF)), kv(K_I16_7BFF));
-  return f16Fix(f16ExtToF32(i32x4.extend_low_i16x8_s(h)), i32x4.extend_low_i16x8_s(m));
+  return f16Fix(f16ExtToF32Exact(i32x4.extend_low_i16x8_s(h)), i32x4.extend_low_i16x8_s(m));
 }
 
 /** Lanes 4..7 of 8 f16 values (i16x8) -> f32x4, inf/NaN included. */
 @inline export function f16x8Hi(h: v128): v128 {
   const m = i16x8.gt_s(v128.and(h, kv(K_I16_7FFF)), kv(K_I16_7BFF));
-  return f16Fix(f16ExtToF32(i32x4.extend_high_i16x8_s(h)), i32x4.extend_high_i16x8_s(m));
+  return f16Fix(f16ExtToF32Exact(i32x4.extend_high_i16x8_s(h)), i32x4.extend_high_i16x8_s(m));
 }
 
 /** One f16 (bits) -> f32, exact; NaN payloads kept and quieted like src/tensor/f16.ts. */
@@ -102,7 +144,8 @@ export const K_I16_8FFF: i32 = 11;
   if (em >= 0x7c00) {
     bits = 0x7f800000 | ((em & 0x3ff) << 13) | (em > 0x7c00 ? 0x400000 : 0);
   } else {
-    bits = reinterpret<u32>(reinterpret<f32>(em << 13) * F16_MAGIC);
+    // NOTE: no subnormal float operand (see f16ExtToF32)
+    bits = em < 0x400 ? reinterpret<u32>(<f32>em * reinterpret<f32>(0x33800000)) : (em << 13) + 0x38000000;
   }
   return reinterpret<f32>(bits | ((h & 0x8000) << 16));
 }

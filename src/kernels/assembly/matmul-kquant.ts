@@ -19,7 +19,7 @@
 // interleaved by 4: three i32x4 of the rows' words 0, 1, 2); Q6_K's i8 scales likewise (four
 // vectors of 4 bytes per row). rowBytePairs picks sub-block s's scale of the 4 rows.
 
-import { madd, f16x8Lo, f16x8Hi, storeLanes, kv, K_I8_15, SCRATCH, TMP } from "./common";
+import { madd, f16x8Lo, f16x8Hi, f16ExtToF32, scaleKey, scalesNeedExact, storeLanes, kv, K_I8_15, SCRATCH, TMP } from "./common";
 import { rdot16, q8kPairSums } from "./qcommon";
 import {
   KIND_Q4_K, KIND_Q6_K, gemmInt, intPassTokens, scaleRegion, rowBytePairs, q4kScaleLo, q4kScaleHi, q4kMinHi, q4kMinPair,
@@ -108,7 +108,12 @@ function prepWide(x: usize, nb: i32, T: i32): void {
   v128.store(acc, i32x4.add(v128.load(acc, 16), bb), 16);
 }
 
-/** One packed Q4_K group . one token (x: its Q8_K blocks; xw: widened qs, SIMD128 only). */
+/**
+ * One packed Q4_K group . one token (x: its Q8_K blocks; xw: widened qs, SIMD128 only). Per
+ * superblock, d and dmin take the fast f16 conversion unless one of them is inf/NaN, zero or
+ * subnormal (scaleKey): then f16x8Lo/Hi, exact and without a subnormal multiply operand.
+ * NOTE: super-scales of small weights are often f16 subnormals (d = max scale / 63).
+ */
 function q4kGemv(g: usize, nb: i32, x: usize, xw: usize): v128 {
   let acc = f32x4.splat(0);
   const tmp = TMP;
@@ -146,8 +151,16 @@ function q4kGemv(g: usize, nb: i32, x: usize, xw: usize): v128 {
     ms = i32x4.add(ms, i32x4.dot_i16x8_s(q4kMinPair(mLo, mHi, 3), v128.shuffle<i32>(pb, pb, 3, 3, 3, 3)));
     const dd = v128.load(p);
     const xd = v128.load32_splat(x);
-    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.mul(f16x8Lo(dd), xd), acc);
-    acc = madd(f32x4.convert_i32x4_s(ms), f32x4.neg(f32x4.mul(f16x8Hi(dd), xd)), acc);
+    let d: v128, dmin: v128;
+    if (scalesNeedExact(scaleKey(dd))) {
+      d = f16x8Lo(dd);
+      dmin = f16x8Hi(dd);
+    } else {
+      d = f16ExtToF32(i32x4.extend_low_i16x8_s(dd));
+      dmin = f16ExtToF32(i32x4.extend_high_i16x8_s(dd));
+    }
+    acc = madd(f32x4.convert_i32x4_s(isum), f32x4.mul(d, xd), acc);
+    acc = madd(f32x4.convert_i32x4_s(ms), f32x4.neg(f32x4.mul(dmin, xd)), acc);
     x += 292;
   }
   return acc;

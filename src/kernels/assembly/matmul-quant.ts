@@ -22,7 +22,7 @@
 // NOTE: i32x4.relaxed_dot_i8x16_i7x16_add_s is not used: V8 11.3 (Node 20) miscompiles it on
 // x64 (returns 2 * dot and ignores the accumulator; seen with Node 20.20.2).
 
-import { madd, f16x8Lo, f16x8Hi, f16ExtToF32, storeLanes, kv, K_I8_15, K_I16_7FFF, K_I16_7BFF, SCRATCH } from "./common";
+import { madd, f16x8Lo, f16x8Hi, f16ExtToF32, storeLanes, kv, K_I8_15, K_I16_7FFF, K_I16_7BFF, scaleKey, scalesNeedExact, SCRATCH } from "./common";
 import { rdot16 } from "./qcommon";
 import { KIND_Q8_0, KIND_Q4_0, gemmInt, intPassTokens, scaleRegion } from "./gemm-int";
 import { gemmRq, rqPassTokens } from "./gemm-rq";
@@ -84,18 +84,18 @@ function prepQ8_0(x: usize, nb: i32, T: i32, wide: bool, corr: bool): void {
 }
 
 /**
- * May a scale in the group's scale region (nb blocks x 4 f16 at g) be inf/NaN? Exact test:
- * max of |h| (as u16) >= 0x7c00. Then the GEMV uses the exact f16 conversion (f16x8Lo/Hi);
- * otherwise the fast one (4 ops per 4 scales, wrong only for inf/NaN).
+ * May a scale in the group's scale region (nb blocks x 4 f16 at g) be inf/NaN or subnormal (or
+ * zero)? Then the GEMV uses the exact f16 conversion (f16x8Lo/Hi: inf/NaN, and no subnormal
+ * multiply operand, which costs a microcode assist per multiply on x64); otherwise the fast one
+ * (4 ops per 4 scales).
  */
-@inline function scalesInfNan(g: usize, nb: i32): bool {
+@inline function scalesSpecial(g: usize, nb: i32): bool {
   let mx = i16x8.splat(0);
-  const m = kv(K_I16_7FFF);
   const end = g + (<usize>nb << 3);
   let p = g;
-  for (; p + 16 <= end; p += 16) mx = i16x8.max_u(mx, v128.and(v128.load(p), m));
-  if (p < end) mx = i16x8.max_u(mx, v128.and(v128.load64_zero(p), m));
-  return v128.any_true(i16x8.gt_u(mx, kv(K_I16_7BFF)));
+  for (; p + 16 <= end; p += 16) mx = i16x8.max_u(mx, scaleKey(v128.load(p)));
+  if (p < end) mx = i16x8.max_u(mx, scaleKey(v128.load64_zero(p)));
+  return scalesNeedExact(mx);
 }
 
 /** Lanes 0..3 / 4..7 of 8 f16 -> f32x4, exact when `exact` (inf/NaN too), else finite only. */
@@ -153,7 +153,7 @@ export function matmulQ8_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i
     for (let r = 0; r < rows; r += 4) {
       const nr = min(rows - r, 4);
       const yr = y + (<usize>r << 2) + <usize>t0 * yb;
-      const exact = scalesInfNan(g, nb);
+      const exact = scalesSpecial(g, nb);
       for (let t = 0; t < nt; t++) {
         const dx = SCRATCH + <usize>t * tb;
         const xw = dx + (<usize>nb << 2);
@@ -257,7 +257,7 @@ export function matmulQ4_0(w: usize, x: usize, y: usize, rows: i32, k: i32, T: i
     for (let r = 0; r < rows; r += 4) {
       const nr = min(rows - r, 4);
       const yr = y + (<usize>r << 2) + <usize>t0 * yb;
-      const exact = scalesInfNan(g, nb);
+      const exact = scalesSpecial(g, nb);
       for (let t = 0; t < nt; t++) {
         const dx = SCRATCH + <usize>t * tb;
         const xw = dx + (<usize>nb << 2);
