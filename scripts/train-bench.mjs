@@ -40,10 +40,8 @@ function slimlm(args) {
   return { shown, done: lines[lines.length - 1] };
 }
 
-const PRESETS = {
-  stories260k: { dim: 64, nLayers: 5, nHeads: 8, nKvHeads: 4, ffnDim: 172 },
-  "tiny-5m": { dim: 256, nLayers: 6, nHeads: 8, nKvHeads: 4, ffnDim: 704 },
-};
+const { TRAIN_PRESETS } = await import(new URL("../dist/src/train/presets.js", import.meta.url).href);
+const PRESETS = { stories260k: TRAIN_PRESETS.stories260k, "tiny-5m": TRAIN_PRESETS["tiny-5m"] };
 const V = 512;
 const B = 8;
 const T = 256;

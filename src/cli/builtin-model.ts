@@ -8,8 +8,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { FileError } from "../errors.js";
 
-export const BUILTIN_TEACHER = "slimlm-teacher.gguf";
-export const BUILTIN_STUDENT = "slimlm-student.gguf";
+const BUILTIN_TEACHER = "slimlm-teacher.gguf";
 
 /** The package root: the nearest folder above this module whose package.json names slimlm. */
 function packageRoot(): string {
@@ -30,11 +29,11 @@ function packageRoot(): string {
   }
 }
 
-/** Path of a built-in model file; a clear error when this install lacks it. */
-export function builtinModelPath(name: string = BUILTIN_TEACHER): string {
-  const file = path.join(packageRoot(), "models", name);
+/** Path of the built-in teacher; a clear error when this install lacks it. */
+function builtinModelPath(): string {
+  const file = path.join(packageRoot(), "models", BUILTIN_TEACHER);
   if (!fs.existsSync(file)) {
-    throw new FileError(`the built-in model ${name} is missing from this install`, {
+    throw new FileError(`the built-in model ${BUILTIN_TEACHER} is missing from this install`, {
       expected: file,
       got: "no such file",
       hint: "give a model file or folder, or rebuild it with scripts/build-builtin-models.mjs",

@@ -240,28 +240,27 @@ export function refAttention(
   const blockBytes = nKvHeads * blockSize * rowB;
   const bt = v.fi(blockTable, "blockTable");
   const format = kvType === "f32" ? getFormat(GgmlType.F32) : getFormat(kvType === "f16" ? GgmlType.F16 : GgmlType.Q8_0);
-  /** Position j of KV head g in a pool at byte pointer base, as f32 (memoised per head). */
-  const rows = new Map<string, Float32Array>();
-  const row = (base: number, g: number, j: number): Float32Array => {
-    const key = `${base}:${g}:${j}`;
-    let r = rows.get(key);
-    if (r === undefined) {
+  /** Positions 0..nKeys-1 of KV head g in a pool at byte pointer base, as f32 rows. */
+  const headRows = (base: number, g: number): Float32Array[] =>
+    Array.from({ length: nKeys }, (_, j) => {
       const blk = v.i32[bt + Math.floor(j / blockSize)];
       const o = base + blk * blockBytes + (g * blockSize + (j % blockSize)) * rowB;
-      r = new Float32Array(headDim);
+      const r = new Float32Array(headDim);
       format.dequantizeRow(v.u8.subarray(o, o + rowB), r, headDim);
-      rows.set(key, r);
-    }
-    return r;
-  };
+      return r;
+    });
+  const K: Float32Array[][] = [];
+  const Vr: Float32Array[][] = [];
   const s = new Float64Array(nKeys);
   for (let h = 0; h < nHeads; h++) {
     const g = Math.floor(h / group);
+    K[g] ??= headRows(kCache, g);
+    Vr[g] ??= headRows(vCache, g);
     const qi = v.fi(q + h * headDim * 4, "q");
     if (nKeys === 0) continue;
     let max = -Infinity;
     for (let j = 0; j < nKeys; j++) {
-      const kr = row(kCache, g, j);
+      const kr = K[g][j];
       let d = 0;
       for (let i = 0; i < headDim; i++) d += v.f32[qi + i] * kr[i];
       s[j] = fr(sc * fr(d));
@@ -276,7 +275,7 @@ export function refAttention(
     for (let i = 0; i < headDim; i++) {
       let acc = 0;
       for (let j = 0; j < nKeys; j++) {
-        const vv = row(vCache, g, j)[i];
+        const vv = Vr[g][j][i];
         acc += (s[j] / sum) * (absV ? Math.abs(vv) : vv);
       }
       out[h * headDim + i] = acc;

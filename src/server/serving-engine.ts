@@ -6,13 +6,12 @@
  *
  * Typed requests in, events out: no JSON here (the HTTP layer owns that).
  */
-import { kvRowBytes } from "../kernels/kernel-set.js";
 import os from "node:os";
 import { ResourceError, SlimError, UsageError } from "../errors.js";
 import type { Batch } from "../runtime/backend/batch.js";
 import { Engine, type EngineOptions } from "../runtime/engine.js";
 import { continuationDecoder } from "../runtime/generate.js";
-import { describeModel } from "../runtime/info.js";
+import { describeModel, kvCacheBytes } from "../runtime/info.js";
 import { Sampler, type SamplingParams } from "../runtime/sampler.js";
 import { StopMatcher } from "../runtime/stop.js";
 import type { StreamDecoder } from "../tokenizer/index.js";
@@ -146,7 +145,7 @@ export class ServingEngine {
     // Size the KV pool from the memory budget and the model's shapes (read from its metadata).
     const c = describeModel(modelPath).config;
     const contextSize = o.contextSize ?? Math.min(c.contextLength, 4096);
-    const bytesPerPosition = c.nLayers * c.nKvHeads * kvRowBytes(o.engine?.kvType ?? "f32", c.headDim) * 2;
+    const bytesPerPosition = kvCacheBytes(c, o.engine?.kvType ?? "f32", 1);
     const budget = o.kvMemoryBytes ?? Math.min(os.freemem() / 4, bytesPerPosition * contextSize * maxBatch);
     const kvTokens = Math.floor(budget / bytesPerPosition);
     if (kvTokens < contextSize) {

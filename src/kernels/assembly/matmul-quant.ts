@@ -22,7 +22,7 @@
 // NOTE: i32x4.relaxed_dot_i8x16_i7x16_add_s is not used: V8 11.3 (Node 20) miscompiles it on
 // x64 (returns 2 * dot and ignores the accumulator; seen with Node 20.20.2).
 
-import { madd, f16x8Lo, f16x8Hi, f16ExtToF32, storeLanes, kv, K_I8_15, K_I16_7FFF, K_I16_7BFF, scaleKey, scalesNeedExact, SCRATCH } from "./common";
+import { madd, f16x8Lo, f16x8Hi, f16ExtToF32, storeLanes, kv, K_I8_15, scaleKey, scalesNeedExact, SCRATCH } from "./common";
 import { rdot16 } from "./qcommon";
 import { KIND_Q8_0, KIND_Q4_0, gemmInt, intPassTokens, scaleRegion } from "./gemm-int";
 import { gemmRq, rqPassTokens } from "./gemm-rq";
