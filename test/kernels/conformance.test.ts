@@ -107,7 +107,8 @@ function kValues(type: GgmlType): number[] {
 }
 
 // rows x tokens: decode (T < 4, GEMV paths) and prefill (T >= 4, GEMM paths) with partial
-// groups of 4 rows and partial token tiles
+// groups of 4 rows, partial token tiles, and the GEMM's 8-row tiles with a 4-row tail (12) or a
+// partial second group (5, 7, 255)
 const SHAPES: readonly [rows: number, T: number][] = [
   [1, 1],
   [3, 2],
@@ -119,6 +120,8 @@ const SHAPES: readonly [rows: number, T: number][] = [
   [4, 3],
   [5, 100],
   [17, 37],
+  [12, 9],
+  [7, 4],
 ];
 
 /** GGUF rows packed into the arena (misaligned by `misalign`): returns the pointer. */
