@@ -4,8 +4,9 @@
  * - A central barrier: the last lane to arrive bumps the generation and wakes sleepers.
  * - A command word: lane 0 publishes a command (FORWARD, EXIT) by bumping its generation;
  *   idle workers wait on it.
- * Waiters spin for a bounded number of polls, then sleep in `Atomics.wait`, so an idle or
- * out-of-step lane does not burn its core (node-llama-cpp's spinning pool fights Node's threads:
+ * Waiters spin for a bounded number of polls (a few ms at a barrier inside a pass, tens of µs
+ * when idle between commands), then sleep in `Atomics.wait`, so an idle or out-of-step lane does
+ * not burn its core (node-llama-cpp's spinning pool fights Node's threads:
  * see /work/shared/docs/performance-facts.md, lesson 4).
  * An abort word lets a failing lane release everyone: waits throw `LaneAborted` once it is set.
  */
@@ -29,8 +30,15 @@ export const CTRL = {
 
 export const Command = { NONE: 0, FORWARD: 1, EXIT: 2 } as const;
 
-/** Polls before sleeping: about 20-60 µs of spinning on this machine. */
+/** Polls before sleeping at a command wait (idle engine): about 20-60 µs of spinning here. */
 const SPIN_POLLS = 20000;
+/**
+ * Polls before sleeping at a barrier inside a forward pass: about 2-6 ms here. The lanes are
+ * mid-pass and the wait is the other lanes' share of one op, so spinning is cheaper than a
+ * sleep: waking a vCPU from Atomics.wait took long and varied here (a step of 16 batched
+ * tokens: 5-12% faster, prefill of 256 tokens about 10%, noisy machine).
+ */
+const BARRIER_SPIN_POLLS = 2_000_000;
 
 export class LaneAborted extends Error {
   constructor(message: string) {
@@ -56,7 +64,7 @@ export class LaneSync {
       if (Atomics.load(c, CTRL.SLEEPERS) > 0) Atomics.notify(c, CTRL.BARRIER_GEN);
       return;
     }
-    this.waitWhileEqual(CTRL.BARRIER_GEN, gen);
+    this.waitWhileEqual(CTRL.BARRIER_GEN, gen, BARRIER_SPIN_POLLS);
   }
 
   /** Lane 0: publish a command to the workers. */
@@ -68,7 +76,7 @@ export class LaneSync {
 
   /** Workers: wait for the command after generation `seen`; returns [command, generation]. */
   nextCommand(seen: number): [number, number] {
-    this.waitWhileEqual(CTRL.CMD_GEN, seen);
+    this.waitWhileEqual(CTRL.CMD_GEN, seen, SPIN_POLLS);
     return [Atomics.load(this.ctrl, CTRL.CMD), Atomics.load(this.ctrl, CTRL.CMD_GEN)];
   }
 
@@ -101,9 +109,9 @@ export class LaneSync {
     return s;
   }
 
-  private waitWhileEqual(index: number, value: number): void {
+  private waitWhileEqual(index: number, value: number, polls: number): void {
     const c = this.ctrl;
-    for (let i = 0; i < SPIN_POLLS; i++) {
+    for (let i = 0; i < polls; i++) {
       if (Atomics.load(c, index) !== value) return this.checkAbort();
     }
     // NOTE: announce the sleep before re-checking the value, so a notifier that changes the
