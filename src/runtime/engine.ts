@@ -53,6 +53,7 @@ export class Engine {
     readonly threads: number,
   ) {
     this.pool = new BlockPool(backend.plan.kv.nBlocks, backend.plan.kv.blockSize);
+    this.pool.copyRows = (src, dst, n) => backend.copyKvRows(src, dst, n);
   }
 
   static async load(path: string, opts: EngineOptions = {}): Promise<Engine> {

@@ -15,6 +15,13 @@
  * - cache maps a hash to one block whose `blockHash` is that hash.
  * The free list is a Map (insertion ordered; delete + set moves a block to the end): O(1) for
  * every operation, with no linked-list bookkeeping of our own.
+ *
+ * Partial reuse (when the pool has a `copyRows`, i.e. a backend behind it): besides whole blocks,
+ * a new sequence reuses the longest common prefix of the next block's tokens with any block that
+ * followed the same prefix before (a full block, or the partial last block of a released
+ * sequence), by copying those rows into a block of its own (llama.cpp's server reuses at token
+ * granularity too; whole blocks alone lose up to blockSize - 1 positions per request). Blocks
+ * with known contents are indexed by their parent (`children`); eviction drops them.
  */
 import { createHash } from "node:crypto";
 import { ResourceError, assert } from "../errors.js";
@@ -24,6 +31,15 @@ export class BlockPool {
   private readonly blockHash: (string | undefined)[];
   private readonly free = new Map<number, true>();
   private readonly cache = new Map<string, number>();
+  /** Known contents: the tokens a block holds in its first slots, and its parent's key. */
+  private readonly contents: (Int32Array | undefined)[];
+  private readonly parentOf: (string | undefined)[];
+  private readonly children = new Map<string, Set<number>>();
+  /**
+   * Copies the keys and values of positions [0, n) of block src into block dst (set by the
+   * engine; without it only whole blocks are reused).
+   */
+  copyRows: ((src: number, dst: number, n: number) => void) | undefined;
   /** Prefix-cache counters, in tokens. */
   queriedTokens = 0;
   hitTokens = 0;
@@ -34,6 +50,8 @@ export class BlockPool {
   ) {
     this.refCount = new Int32Array(nBlocks);
     this.blockHash = new Array<string | undefined>(nBlocks);
+    this.contents = new Array<Int32Array | undefined>(nBlocks);
+    this.parentOf = new Array<string | undefined>(nBlocks);
     for (let i = 0; i < nBlocks; i++) this.free.set(i, true);
   }
 
@@ -62,6 +80,7 @@ export class BlockPool {
       if (this.cache.get(h) === id) this.cache.delete(h);
       this.blockHash[id] = undefined;
     }
+    this.forgetContents(id);
     this.refCount[id] = 1;
     return id;
   }
@@ -82,11 +101,64 @@ export class BlockPool {
     return this.refCount[id]!;
   }
 
-  /** Record that `id` is full and holds the prefix with this hash. */
-  commit(id: number, hash: string): void {
+  /**
+   * Record that `id` is full and holds the prefix with this hash: `tokens` after the prefix whose
+   * key is `parent` (see childKey).
+   */
+  commit(id: number, hash: string, parent: string, tokens: Int32Array): void {
     if (this.blockHash[id] !== undefined) return;
     this.blockHash[id] = hash;
     if (!this.cache.has(hash)) this.cache.set(hash, id);
+    this.setContents(id, parent, tokens);
+  }
+
+  /**
+   * Record that `id`, whose last user is about to release it, holds `tokens` (fewer than
+   * blockSize) after the prefix whose key is `parent`: later sequences may copy a prefix of it.
+   */
+  retirePartial(id: number, parent: string, tokens: Int32Array): void {
+    assert(this.refCount[id] === 1 && this.blockHash[id] === undefined, "retirePartial of a shared or full block");
+    if (tokens.length > 0) this.setContents(id, parent, tokens);
+  }
+
+  /**
+   * The block that best continues the prefix with key `parent` by tokens[start..start+max): the
+   * longest common prefix (>= 1 token) among the blocks that followed it. [block, length] or
+   * undefined.
+   */
+  bestContinuation(parent: string, tokens: readonly number[], start: number, max: number): [number, number] | undefined {
+    const set = this.children.get(parent);
+    if (set === undefined) return undefined;
+    let best: [number, number] | undefined;
+    for (const id of set) {
+      const c = this.contents[id]!;
+      const n = Math.min(c.length, max);
+      let m = 0;
+      while (m < n && c[m] === tokens[start + m]) m++;
+      if (m > 0 && (best === undefined || m > best[1])) best = [id, m];
+    }
+    return best;
+  }
+
+  private setContents(id: number, parent: string, tokens: Int32Array): void {
+    this.forgetContents(id);
+    this.contents[id] = tokens;
+    this.parentOf[id] = parent;
+    let set = this.children.get(parent);
+    if (set === undefined) this.children.set(parent, (set = new Set()));
+    set.add(id);
+  }
+
+  private forgetContents(id: number): void {
+    const p = this.parentOf[id];
+    if (p === undefined) return;
+    const set = this.children.get(p);
+    if (set !== undefined) {
+      set.delete(id);
+      if (set.size === 0) this.children.delete(p);
+    }
+    this.contents[id] = undefined;
+    this.parentOf[id] = undefined;
   }
 
   /** The cached block for a prefix hash, if any. */
@@ -97,7 +169,12 @@ export class BlockPool {
   /** Forget every cached prefix (blocks in use keep their contents). */
   clearCache(): void {
     this.cache.clear();
-    for (let i = 0; i < this.nBlocks; i++) this.blockHash[i] = undefined;
+    this.children.clear();
+    for (let i = 0; i < this.nBlocks; i++) {
+      this.blockHash[i] = undefined;
+      this.contents[i] = undefined;
+      this.parentOf[i] = undefined;
+    }
   }
 }
 
@@ -112,6 +189,17 @@ export function blockHash(parent: string, tokens: readonly number[], start: numb
   return h.digest("base64");
 }
 
+/** Key of the prefix a block follows: its parent's hash, or the salt for a first block. */
+function childKey(parentHash: string, salt: string): string {
+  return parentHash === "" ? `\u0000${salt}` : parentHash;
+}
+
+function tokenSlice(tokens: readonly number[], start: number, end: number): Int32Array {
+  const out = new Int32Array(end - start);
+  for (let i = start; i < end; i++) out[i - start] = tokens[i]!;
+  return out;
+}
+
 /** One sequence's positions in the pool. */
 export class SequenceKv {
   readonly blockTable: number[] = [];
@@ -119,6 +207,8 @@ export class SequenceKv {
   length = 0;
   /** Hashes of the full blocks committed so far (blockTable[i] holds hashes[i]). */
   private readonly hashes: string[] = [];
+  /** The tokens given to the last commitFullBlocks (positions [0, length) hold their keys). */
+  private tokens: readonly number[] | undefined;
 
   constructor(
     private readonly pool: BlockPool,
@@ -150,9 +240,29 @@ export class SequenceKv {
       parent = h;
     }
     this.length = this.blockTable.length * B;
+    this.adoptPartialBlock(tokens, parent);
     this.pool.queriedTokens += tokens.length;
     this.pool.hitTokens += this.length;
     return this.length;
+  }
+
+  /** After the whole blocks: copy the longest known continuation's rows into a new block. */
+  private adoptPartialBlock(tokens: readonly number[], parent: string): void {
+    const copy = this.pool.copyRows;
+    const start = this.length;
+    const max = Math.min(this.pool.blockSize, tokens.length - 1 - start);
+    if (copy === undefined || max < 1) return;
+    const best = this.pool.bestContinuation(childKey(parent, this.salt), tokens, start, max);
+    if (best === undefined) return;
+    const [src, n] = best;
+    this.pool.retain(src); // NOTE: so that allocating dst cannot evict it
+    const dst = this.pool.allocate();
+    if (dst !== undefined) {
+      copy(src, dst, n);
+      this.blockTable.push(dst);
+      this.length = start + n;
+    }
+    this.pool.release(src);
   }
 
   /**
@@ -162,10 +272,12 @@ export class SequenceKv {
   commitFullBlocks(tokens: readonly number[]): void {
     const B = this.pool.blockSize;
     const full = Math.floor(this.length / B);
+    this.tokens = tokens;
     for (let b = this.hashes.length; b < full; b++) {
-      const h = blockHash(this.hashes[b - 1] ?? "", tokens, b * B, (b + 1) * B, this.salt);
+      const parent = this.hashes[b - 1] ?? "";
+      const h = blockHash(parent, tokens, b * B, (b + 1) * B, this.salt);
       this.hashes.push(h);
-      this.pool.commit(this.blockTable[b]!, h);
+      this.pool.commit(this.blockTable[b]!, h, childKey(parent, this.salt), tokenSlice(tokens, b * B, (b + 1) * B));
     }
   }
 
@@ -200,7 +312,15 @@ export class SequenceKv {
     this.hashes.length = Math.min(this.hashes.length, Math.floor(n / this.pool.blockSize));
   }
 
+  /** Give every block back; a partly filled last block stays known for partial reuse. */
   release(): void {
+    const B = this.pool.blockSize;
+    const full = Math.floor(this.length / B);
+    const last = this.blockTable[full];
+    if (this.tokens !== undefined && this.length % B !== 0 && last !== undefined && this.hashes.length === full && this.pool.refs(last) === 1) {
+      this.pool.retirePartial(last, childKey(this.hashes[full - 1] ?? "", this.salt), tokenSlice(this.tokens, full * B, this.length));
+    }
+    this.tokens = undefined;
     this.truncate(0);
   }
 }

@@ -104,7 +104,6 @@ describe("prefix caching", () => {
     assert.equal(a.usage.prompt_tokens_details.cached_tokens, 0, "first turn: nothing cached");
     const cached = b.usage.prompt_tokens_details.cached_tokens;
     assert.ok(cached > 0, "second turn: cached prompt tokens");
-    assert.equal(cached % B, 0, "whole blocks");
     // the first turn's prompt and reply are all in the cache, up to the last partial block
     const firstTurn = a.usage.prompt_tokens + a.usage.completion_tokens;
     assert.ok(cached >= Math.floor((firstTurn - 1) / B) * B - B, `cached ${cached} of ${firstTurn} first-turn positions`);

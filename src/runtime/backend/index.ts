@@ -4,9 +4,9 @@
  * would offer the same `forward(batch) -> logits`.
  */
 import { Worker } from "node:worker_threads";
-import { SlimError, InternalError } from "../../errors.js";
+import { SlimError, InternalError, assert } from "../../errors.js";
 import type { ModelFile } from "../../formats/weights.js";
-import type { KernelSet, KvType } from "../../kernels/kernel-set.js";
+import { type KernelSet, type KvType, kvRowBytes } from "../../kernels/kernel-set.js";
 import { createKernels, createRefKernels, loadKernelModule } from "../../kernels/index.js";
 import { getFamily } from "../../models/index.js";
 import { type Batch, type BatchCapacity, BatchLayout } from "./batch.js";
@@ -123,6 +123,33 @@ export class LaneBackend {
   /** Bytes of all lanes' memories. */
   get memoryBytes(): number {
     return this.plan.lanes.reduce((s, l) => s + l.pages * 65536, 0);
+  }
+
+  /**
+   * Copy the cached keys and values of positions [0, n) of KV block `src` into block `dst`, in
+   * every layer and lane (between forward passes only: the workers are idle then, and lane 0
+   * writes their memories directly).
+   */
+  copyKvRows(src: number, dst: number, n: number): void {
+    if (this.closed) throw new InternalError("copyKvRows on a closed backend");
+    const kv = this.plan.kv;
+    assert(src >= 0 && src < kv.nBlocks && dst >= 0 && dst < kv.nBlocks && src !== dst, "copyKvRows: bad block");
+    assert(Number.isInteger(n) && n >= 0 && n <= kv.blockSize, "copyKvRows: bad row count");
+    const row = kvRowBytes(kv.kvType, kv.headDim);
+    const B = kv.blockSize;
+    for (let lane = 0; lane < this.plan.nLanes; lane++) {
+      const nKv = kv.headBounds[lane + 1]! - kv.headBounds[lane]!;
+      const bytes = new Uint8Array(this.memories[lane]!.buffer);
+      const layout = this.plan.lanes[lane]!;
+      for (const pool of [...layout.kCache, ...layout.vCache]) {
+        for (let j = 0; j < nKv; j++) {
+          // [block][head][slot][row]: a head's slots of one block are contiguous
+          const from = pool + (src * nKv + j) * B * row;
+          const to = pool + (dst * nKv + j) * B * row;
+          bytes.copyWithin(to, from, from + n * row);
+        }
+      }
+    }
   }
 
   /**
