@@ -26,7 +26,13 @@ export interface AppOptions {
   /** The engine once loaded (health is 503 before). */
   readonly serving: () => ServingEngine | undefined;
   readonly draining: () => boolean;
+  /** Origins whose browser pages may call the API (CORS); "*" for any. Default: none. */
+  readonly corsOrigins?: readonly string[];
 }
+
+/** Headers a browser page may send and read (CORS). */
+const CORS_REQUEST_HEADERS = "Authorization, Content-Type, X-Api-Key, OpenAI-Organization, OpenAI-Project";
+const CORS_EXPOSED_HEADERS = "Retry-After, X-Request-Id";
 
 function digest(s: string): Buffer {
   return createHash("sha256").update(s).digest();
@@ -75,8 +81,33 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       throw new HttpError(401, "invalid or missing API key", "authentication_error", null, "invalid_api_key");
     }
   };
+  const corsAll = opts.corsOrigins?.includes("*") === true;
+  const corsSet = new Set(opts.corsOrigins ?? []);
+  /** The Access-Control-Allow-Origin for this request's Origin, if it is allowed. */
+  const allowedOrigin = (req: FastifyRequest): string | undefined => {
+    const origin = req.headers.origin;
+    if (typeof origin !== "string" || (!corsAll && !corsSet.has(origin))) return undefined;
+    return corsAll ? "*" : origin;
+  };
   // Before the body is read: an unauthenticated client cannot make us parse megabytes.
-  app.addHook("onRequest", async (req) => {
+  app.addHook("onRequest", async (req, reply) => {
+    const allow = allowedOrigin(req);
+    if (allow !== undefined) {
+      void reply.header("access-control-allow-origin", allow);
+      if (!corsAll) void reply.header("vary", "Origin");
+      if (req.method === "OPTIONS" && req.headers["access-control-request-method"] !== undefined) {
+        // a preflight: browsers send it without credentials, so it never needs the API key
+        return reply
+          .code(204)
+          .headers({
+            "access-control-allow-methods": "GET, POST, OPTIONS",
+            "access-control-allow-headers": CORS_REQUEST_HEADERS,
+            "access-control-max-age": "600",
+          })
+          .send();
+      }
+      void reply.header("access-control-expose-headers", CORS_EXPOSED_HEADERS);
+    }
     const route = req.routeOptions.url;
     if (route !== undefined && route !== "/health" && route !== "/metrics") authorize(req);
     const enc = req.headers["content-encoding"];

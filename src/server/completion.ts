@@ -191,7 +191,10 @@ export async function runCompletion(s: ServingEngine, req: FastifyRequest, reply
   // headers and role chunks written here go out before any delta.
   if (stream) {
     reply.hijack();
-    raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no", "x-request-id": id });
+    // NOTE: hijacked, so the headers set on the reply so far (CORS) must be copied over by hand.
+    const set: Record<string, string> = {};
+    for (const [k, v] of Object.entries(reply.getHeaders())) if (typeof v === "string") set[k] = v;
+    raw.writeHead(200, { ...set, "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no", "x-request-id": id });
     raw.flushHeaders();
     if (kind === "chat") {
       for (const c of choices) write(chunk([{ index: c.index, delta: { role: "assistant", content: "" }, logprobs: null, finish_reason: null }]));

@@ -16,6 +16,8 @@ export interface ServeOptions extends ServingOptions {
   readonly apiKey?: string;
   readonly modelName?: string;
   readonly bodyLimit?: number;
+  /** Origins allowed to call the API from a browser (CORS), or ["*"]. */
+  readonly corsOrigins?: readonly string[];
   /** Seconds running requests may take to finish after SIGTERM. */
   readonly shutdownTimeout?: number;
   /** Print lines to stderr (the CLI). */
@@ -39,6 +41,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     modelName,
     ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
     ...(o.bodyLimit === undefined ? {} : { bodyLimit: o.bodyLimit }),
+    ...(o.corsOrigins === undefined ? {} : { corsOrigins: o.corsOrigins }),
     metrics,
     serving: () => serving,
     draining: () => draining,

@@ -10,6 +10,7 @@ interface ServeCliOptions {
   host: string;
   port: number;
   apiKey?: string;
+  cors?: string[];
   modelName?: string;
   batching: string;
   maxBatch: number;
@@ -34,6 +35,18 @@ export function parseSize(v: string): number {
   return Math.floor(Number(m[1]) * mult);
 }
 
+/** --cors: "*" or a comma-separated list of origins (scheme://host[:port], as browsers send them). */
+export function parseCorsOrigins(v: string): string[] {
+  const list = v.split(",").map((o) => o.trim()).filter((o) => o !== "");
+  for (const o of list) {
+    if (o !== "*" && !/^https?:\/\/[^/\s]+$/i.test(o)) {
+      throw new UsageError("invalid --cors origin", { expected: "* or origins like https://app.example.com, comma-separated", got: JSON.stringify(o) });
+    }
+  }
+  if (list.length === 0) throw new UsageError("invalid --cors", { expected: "* or a comma-separated list of origins", got: JSON.stringify(v) });
+  return list;
+}
+
 export function registerServe(program: Command): void {
   program
     .command("serve")
@@ -42,6 +55,7 @@ export function registerServe(program: Command): void {
     .option("--host <host>", "address to listen on", "127.0.0.1")
     .option("--port <n>", "port", parseIntOption("--port", 0, 65535), 8080)
     .option("--api-key <key>", "require this key (Authorization: Bearer or X-Api-Key)")
+    .option("--cors <origins>", "let browser pages from these origins call the API (comma-separated, or *)", parseCorsOrigins)
     .option("--model-name <name>", "model id in the API (default: the file name)")
     .option("--batching <policy>", "continuous | dynamic | static", "continuous")
     .option("--max-batch <n>", "sequences per forward pass", parseIntOption("--max-batch", 1, 1024), 16)
@@ -66,6 +80,7 @@ export function registerServe(program: Command): void {
           host: o.host,
           port: o.port,
           ...(o.apiKey === undefined ? {} : { apiKey: o.apiKey }),
+          ...(o.cors === undefined ? {} : { corsOrigins: o.cors }),
           ...(o.modelName === undefined ? {} : { modelName: o.modelName }),
           policy: o.batching as BatchingPolicy,
           maxBatch: o.maxBatch,
