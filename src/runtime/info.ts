@@ -7,6 +7,7 @@ import { KV_TYPES, computeTypeFor, type KvType, kvRowBytes, kvTypeFits } from ".
 import { ggmlTypeName } from "../tensor/ggml-type.js";
 import { getFormat } from "../tensor/registry.js";
 import { tokenizerFor } from "./model-tokenizer.js";
+import { kvHeadsStored } from "./backend/plan.js";
 
 export interface ModelInfo {
   readonly path: string;
@@ -33,9 +34,14 @@ export interface ModelInfo {
   readonly config: LlamaConfig;
 }
 
-/** KV cache bytes for `positions` positions (K and V rows of every layer and KV head). */
-export function kvCacheBytes(config: LlamaConfig, kvType: KvType, positions: number): number {
-  return positions * config.nLayers * config.nKvHeads * 2 * kvRowBytes(kvType, config.headDim);
+/**
+ * KV cache bytes for `positions` positions (K and V rows of every layer and KV head). With
+ * `threads`, what the engine allocates on that many lanes: a KV head on a lane boundary (3 heads
+ * on 2 lanes) is cached by both (kvHeadRanges).
+ */
+export function kvCacheBytes(config: LlamaConfig, kvType: KvType, positions: number, threads?: number): number {
+  const heads = threads === undefined ? config.nKvHeads : kvHeadsStored(config.nKvHeads, threads);
+  return positions * config.nLayers * heads * 2 * kvRowBytes(kvType, config.headDim);
 }
 
 export function describeModel(path: string): ModelInfo {

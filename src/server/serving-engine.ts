@@ -145,7 +145,8 @@ export class ServingEngine {
     // Size the KV pool from the memory budget and the model's shapes (read from its metadata).
     const c = describeModel(modelPath).config;
     const contextSize = o.contextSize ?? Math.min(c.contextLength, 4096);
-    const bytesPerPosition = kvCacheBytes(c, o.engine?.kvType ?? "f32", 1);
+    const threads = o.threads ?? os.availableParallelism();
+    const bytesPerPosition = kvCacheBytes(c, o.engine?.kvType ?? "f32", 1, threads);
     const budget = o.kvMemoryBytes ?? Math.min(os.freemem() / 4, bytesPerPosition * contextSize * maxBatch);
     const kvTokens = Math.floor(budget / bytesPerPosition);
     if (kvTokens < contextSize) {
@@ -157,7 +158,7 @@ export class ServingEngine {
     }
     const engine = await Engine.load(modelPath, {
       ...o.engine,
-      ...(o.threads === undefined ? {} : { threads: o.threads }),
+      threads,
       contextSize,
       maxBatchTokens,
       maxSeqs: maxBatch,

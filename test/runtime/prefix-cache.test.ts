@@ -92,38 +92,41 @@ describe("prefix cache: partial blocks", () => {
   });
 });
 
-describe("prefix cache: copied rows in the engine", () => {
-  let engine: Engine;
-  before(async () => {
-    engine = await Engine.load(STORIES_GGUF, { threads: 2, contextSize: 256, maxSeqs: 2, kvBlockSize: B });
-  });
-  after(async () => engine.close());
+// 2 lanes hold disjoint KV heads of stories260K (4 heads); 3 lanes share two of them (kvHeadRanges)
+for (const threads of [2, 3]) {
+  describe(`prefix cache: copied rows in the engine, ${threads} lanes`, () => {
+    let engine: Engine;
+    before(async () => {
+      engine = await Engine.load(STORIES_GGUF, { threads, contextSize: 256, maxSeqs: 2, kvBlockSize: B });
+    });
+    after(async () => engine.close());
 
-  it("a prompt continued from copied rows gives the logits of computing it whole", () => {
-    const first = [1, ...range(36, 300)]; // 37 tokens: 2 blocks + 5 positions
-    const seqA = engine.newSequence();
-    engine.evaluate(seqA, first);
-    seqA.commitFullBlocks(first);
-    seqA.release();
-    const prompt = [...first.slice(0, 35), ...range(8, 400)]; // diverges inside the partial block
-    const fresh = engine.newSequence();
-    const want = Float32Array.from(engine.evaluate(fresh, prompt));
-    fresh.release();
-    const copy = engine.pool.copyRows!;
-    let copied = 0;
-    engine.pool.copyRows = (src, dst, n) => {
-      copied += n;
-      copy(src, dst, n);
-    };
-    const seq = engine.newSequence();
-    const reused = seq.adoptCachedPrefix(prompt);
-    engine.pool.copyRows = copy;
-    assert.equal(reused, 35, "2 whole blocks + 3 copied rows");
-    assert.equal(copied, 3);
-    const got = engine.evaluate(seq, prompt.slice(reused));
-    let maxDiff = 0;
-    for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs(want[i]! - got[i]!));
-    assert.ok(maxDiff < 1e-4, `max |logit difference| ${maxDiff}`);
-    seq.release();
+    it("a prompt continued from copied rows gives the logits of computing it whole", () => {
+      const first = [1, ...range(36, 300)]; // 37 tokens: 2 blocks + 5 positions
+      const seqA = engine.newSequence();
+      engine.evaluate(seqA, first);
+      seqA.commitFullBlocks(first);
+      seqA.release();
+      const prompt = [...first.slice(0, 35), ...range(8, 400)]; // diverges inside the partial block
+      const fresh = engine.newSequence();
+      const want = Float32Array.from(engine.evaluate(fresh, prompt));
+      fresh.release();
+      const copy = engine.pool.copyRows!;
+      let copied = 0;
+      engine.pool.copyRows = (src, dst, n) => {
+        copied += n;
+        copy(src, dst, n);
+      };
+      const seq = engine.newSequence();
+      const reused = seq.adoptCachedPrefix(prompt);
+      engine.pool.copyRows = copy;
+      assert.equal(reused, 35, "2 whole blocks + 3 copied rows");
+      assert.equal(copied, 3);
+      const got = engine.evaluate(seq, prompt.slice(reused));
+      let maxDiff = 0;
+      for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs(want[i]! - got[i]!));
+      assert.ok(maxDiff < 1e-4, `max |logit difference| ${maxDiff}`);
+      seq.release();
+    });
   });
-});
+}

@@ -138,14 +138,14 @@ export class LaneBackend {
     const row = kvRowBytes(kv.kvType, kv.headDim);
     const B = kv.blockSize;
     for (let lane = 0; lane < this.plan.nLanes; lane++) {
-      const nKv = kv.headBounds[lane + 1]! - kv.headBounds[lane]!;
+      const [h0, h1] = kv.headRanges[lane]!;
       const bytes = new Uint8Array(this.memories[lane]!.buffer);
       const layout = this.plan.lanes[lane]!;
       for (const pool of [...layout.kCache, ...layout.vCache]) {
-        for (let j = 0; j < nKv; j++) {
-          // [block][head][slot][row]: a head's slots of one block are contiguous
-          const from = pool + (src * nKv + j) * B * row;
-          const to = pool + (dst * nKv + j) * B * row;
+        for (let j = 0; j < h1 - h0; j++) {
+          // [head][block][slot][row]: a head's slots of one block are contiguous
+          const from = pool + (j * kv.nBlocks + src) * B * row;
+          const to = pool + (j * kv.nBlocks + dst) * B * row;
           bytes.copyWithin(to, from, from + n * row);
         }
       }

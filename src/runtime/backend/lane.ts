@@ -29,6 +29,8 @@ export class Lane<Model> implements Ops {
   private readonly u8: Uint8Array;
   /** Float views of every lane's memory, for gathers. */
   private readonly peers: Float32Array[];
+  /** Per KV head, the lanes that hold its cache (several when the heads are shared). */
+  private readonly headOwners: number[][];
   private readonly peerBytes: Uint8Array[];
 
   // per-activation state (same in every lane)
@@ -75,6 +77,9 @@ export class Lane<Model> implements Ops {
     this.gatheredAt = new Float64Array(n).fill(-1);
     this.version = new Float64Array(n);
     this.model = family.declare(config, new BoundSpace(plan));
+    this.headOwners = Array.from({ length: plan.kv.nKvHeads }, (_, h) =>
+      plan.kv.headRanges.flatMap(([lo, hi], lane) => (h >= lo && h < hi ? [lane] : [])),
+    );
   }
 
   /** Run one forward pass over the batch in the control block. */
@@ -266,53 +271,61 @@ export class Lane<Model> implements Ops {
   attention(out: Act, q: Act, k: Act, v: Act, s: AttentionSpec): void {
     const group = s.nHeads / s.nKvHeads;
     const hd = s.headDim;
-    // This lane attends for the heads whose KV cache it holds; q, k and v must hold them.
+    // This lane attends for the heads whose KV cache it holds (a head it shares with another
+    // lane: for its part of the tokens); q, k and v must hold those heads.
     const kv = this.plan.kv;
-    this.ensureSplitBy(q, kv.qPartition);
-    this.ensureSplitBy(k, kv.kvPartition);
-    this.ensureSplitBy(v, kv.kvPartition);
-    const [k0, k1] = this.partColumns(kv.kvPartition);
-    const [q0] = this.partColumns(kv.qPartition);
-    const nKv = (k1 - k0) / hd;
-    assert(q0 === (k0 / hd) * group * hd, "q and k heads disagree");
+    if (kv.shared) {
+      this.ensureFull(q);
+      this.ensureFull(k);
+      this.ensureFull(v);
+    } else {
+      this.ensureSplitBy(q, kv.qPartition);
+      this.ensureSplitBy(k, kv.kvPartition);
+      this.ensureSplitBy(v, kv.kvPartition);
+    }
+    const [h0, h1] = kv.headRanges[this.index]!;
     this.beforeWrite(out);
     const T = this.T;
-    if (nKv > 0) {
-      const B = kv.blockSize;
-      const c = this.sync.ctrl;
-      const kPool = this.layout.kCache[s.layer]!;
-      const vPool = this.layout.vCache[s.layer]!;
-      const kvRow = kvRowBytes(kv.kvType, hd);
-      const tables = this.layout.blockTables >> 2;
-      const kBase = this.layout.act[k.id]!;
-      const vBase = this.layout.act[v.id]!;
-      // 1. store k and v of every token (all before any attention: tokens of one chunk see each other)
-      for (let t = 0; t < T; t++) {
-        const pos = c[this.batch.positions + t]!;
-        const seq = c[this.batch.seqOf + t]!;
-        const blk = this.i32[tables + c[this.batch.tableStart + seq]! + Math.floor(pos / B)]!;
-        for (let j = 0; j < nKv; j++) {
-          const dst = ((blk * nKv + j) * B + (pos % B)) * kvRow;
-          const src = (t * k.width + k0 + j * hd) * 4;
-          this.kernels.storeKv(kv.kvType, kBase + src, kPool + dst, hd);
-          this.kernels.storeKv(kv.kvType, vBase + src, vPool + dst, hd);
-        }
+    const c = this.sync.ctrl;
+    const B = kv.blockSize;
+    const kvRow = kvRowBytes(kv.kvType, hd);
+    const headPool = kv.nBlocks * B * kvRow; // bytes of one head's pool: [block][slot][row]
+    const kPool = this.layout.kCache[s.layer]!;
+    const vPool = this.layout.vCache[s.layer]!;
+    const tables = this.layout.blockTables >> 2;
+    const kBase = this.layout.act[k.id]!;
+    const vBase = this.layout.act[v.id]!;
+    // 1. store k and v of every token (all before any attention: tokens of one chunk see each other)
+    for (let t = 0; t < T; t++) {
+      const pos = c[this.batch.positions + t]!;
+      const seq = c[this.batch.seqOf + t]!;
+      const blk = this.i32[tables + c[this.batch.tableStart + seq]! + Math.floor(pos / B)]!;
+      for (let h = h0; h < h1; h++) {
+        const dst = (h - h0) * headPool + (blk * B + (pos % B)) * kvRow;
+        const src = (t * k.width + h * hd) * 4;
+        this.kernels.storeKv(kv.kvType, kBase + src, kPool + dst, hd);
+        this.kernels.storeKv(kv.kvType, vBase + src, vPool + dst, hd);
       }
-      // 2. attend
-      const qPtr = this.layout.act[q.id]!;
-      const oPtr = this.layout.act[out.id]!;
-      for (let t = 0; t < T; t++) {
-        const pos = c[this.batch.positions + t]!;
-        const seq = c[this.batch.seqOf + t]!;
+    }
+    // 2. attend: a KV head and its group of query heads per call
+    const owner = kv.shared ? this.sharedTokenOwners() : undefined;
+    const qPtr = this.layout.act[q.id]!;
+    const oPtr = this.layout.act[out.id]!;
+    for (let t = 0; t < T; t++) {
+      const pos = c[this.batch.positions + t]!;
+      const seq = c[this.batch.seqOf + t]!;
+      for (let h = h0; h < h1; h++) {
+        if (owner !== undefined && owner(h, t) !== this.index) continue;
+        const col = (t * q.width + h * group * hd) * 4;
         this.kernels.attention(
-          qPtr + (t * q.width + q0) * 4,
-          oPtr + (t * out.width + q0) * 4,
-          this.layout.kCache[s.layer]!,
-          this.layout.vCache[s.layer]!,
+          qPtr + col,
+          oPtr + col,
+          kPool + (h - h0) * headPool,
+          vPool + (h - h0) * headPool,
           this.layout.blockTables + c[this.batch.tableStart + seq]! * 4,
           pos + 1,
-          nKv * group,
-          nKv,
+          group,
+          1,
           hd,
           B,
           s.scale,
@@ -321,7 +334,48 @@ export class Lane<Model> implements Ops {
         );
       }
     }
-    this.written(out, T, kv.qPartition);
+    if (owner === undefined) {
+      this.written(out, T, kv.qPartition);
+      return;
+    }
+    // 3. shared heads: every lane wrote its heads' columns for its tokens; take the others'
+    this.barrier();
+    const base = this.actF32(out);
+    const own = this.peers[this.index]!;
+    const w = group * hd;
+    for (let lane = 0; lane < this.plan.nLanes; lane++) {
+      if (lane === this.index) continue;
+      const src = this.peers[lane]!;
+      const [l0, l1] = kv.headRanges[lane]!;
+      for (let t = 0; t < T; t++) {
+        for (let h = l0; h < l1; h++) {
+          if (owner(h, t) !== lane) continue;
+          const o = base + t * out.width + h * w;
+          own.set(src.subarray(o, o + w), o);
+        }
+      }
+    }
+    this.written(out, T, FULL);
+    this.gatheredAt[out.id] = this.epoch;
+  }
+
+  /**
+   * Which lane attends for (KV head h, token t) when some heads are shared: a head held by one
+   * lane is its own; a head held by n lanes is split by tokens into n runs of about equal work
+   * (a token's work grows with its position), in lane order. Every lane computes the same.
+   */
+  private sharedTokenOwners(): (h: number, t: number) => number {
+    const kv = this.plan.kv;
+    const c = this.sync.ctrl;
+    const T = this.T;
+    const before = new Float64Array(T + 1); // work of tokens [0, t)
+    for (let t = 0; t < T; t++) before[t + 1] = before[t]! + c[this.batch.positions + t]! + 1;
+    const owners = this.headOwners;
+    return (h, t) => {
+      const o = owners[h]!;
+      if (o.length === 1) return o[0]!;
+      return o[Math.min(o.length - 1, Math.floor((o.length * before[t]!) / before[T]!))]!;
+    };
   }
 
   swiglu(out: Act, gate: Act, up: Act): void {

@@ -36,9 +36,14 @@ export interface KvPlan extends KvCacheShape {
   /** Positions per block. */
   readonly blockSize: number;
   readonly nBlocks: number;
-  /** KV-head boundaries per lane: lane i holds the cache of KV heads [headBounds[i], headBounds[i+1]). */
-  readonly headBounds: readonly number[];
-  /** Partitions (LanePlan.partitions) of q-wide and k/v-wide activations by those heads. */
+  /** KV heads per lane: lane i holds the cache of KV heads [headRanges[i][0], headRanges[i][1]). */
+  readonly headRanges: readonly (readonly [number, number])[];
+  /**
+   * Some head is held by two lanes (the heads do not divide evenly: 3 on 2 lanes), which split
+   * its attention by tokens (see kvHeadRanges). Attention then reads full q, k and v.
+   */
+  readonly shared: boolean;
+  /** Without shared heads: partitions (LanePlan.partitions) of q-wide and k/v-wide activations by the lanes' heads. */
   readonly qPartition: number;
   readonly kvPartition: number;
   /** Precision of the cached rows. */
@@ -60,7 +65,7 @@ export interface LaneLayout {
   readonly ropeTable: number;
   /** i32 block tables of the batch. */
   readonly blockTables: number;
-  /** Per layer, the K and V pools of this lane's KV heads: [block][head][slot][row of kvType]. */
+  /** Per layer, the K and V pools of this lane's KV heads: [head][block][slot][row of kvType]. */
   readonly kCache: readonly number[];
   readonly vCache: readonly number[];
 }
@@ -105,6 +110,23 @@ export function partition(rows: number, unit: number, nLanes: number): number[] 
   const bounds: number[] = [];
   for (let i = 0; i <= nLanes; i++) bounds.push(Math.min(rows, Math.floor((i * units) / nLanes) * unit));
   return bounds;
+}
+
+/**
+ * The KV heads each lane holds, [lo, hi) per lane: lane i of L takes heads [floor(i n / L),
+ * ceil((i + 1) n / L)). When L divides n the ranges are disjoint; otherwise a head on a boundary
+ * (head 1 of 3 on 2 lanes) is in both neighbours' ranges: both cache its keys and values and each
+ * attends for part of the tokens, so neither lane does twice the other's attention.
+ */
+export function kvHeadRanges(nKvHeads: number, nLanes: number): [number, number][] {
+  const r: [number, number][] = [];
+  for (let i = 0; i < nLanes; i++) r.push([Math.floor((i * nKvHeads) / nLanes), Math.ceil(((i + 1) * nKvHeads) / nLanes)]);
+  return r;
+}
+
+/** KV heads cached over all lanes (more than nKvHeads when some are shared). */
+export function kvHeadsStored(nKvHeads: number, nLanes: number): number {
+  return kvHeadRanges(nKvHeads, nLanes).reduce((n, [lo, hi]) => n + hi - lo, 0);
 }
 
 /**
@@ -274,6 +296,8 @@ export function layoutLanes(rec: RecordingSpace, family: string, opts: PlanOptio
   const blockSize = opts.kvBlockSize;
   const nBlocks = Math.ceil(opts.kvTokens / blockSize);
   const headBounds = partition(kvShape.nKvHeads, 1, nLanes);
+  const headRanges = kvHeadRanges(kvShape.nKvHeads, nLanes);
+  const shared = kvHeadsStored(kvShape.nKvHeads, nLanes) > kvShape.nKvHeads;
   const group = kvShape.nHeads / kvShape.nKvHeads;
   const qPartition = rec.partitionIndex(headBounds.map((h) => h * group * kvShape.headDim));
   const kvPartition = rec.partitionIndex(headBounds.map((h) => h * kvShape.headDim));
@@ -306,7 +330,7 @@ export function layoutLanes(rec: RecordingSpace, family: string, opts: PlanOptio
     const vec = rec.vectors.map((v) => take(v.length * 4));
     const bias = rec.matrices.map((m) => (m.bias === undefined ? -1 : take((m.bounds[lane + 1]! - m.bounds[lane]!) * 4)));
     const matrix = rec.matrices.map((m) => take(weightBytes(m.type, m.bounds[lane + 1]! - m.bounds[lane]!, m.cols)));
-    const localKv = headBounds[lane + 1]! - headBounds[lane]!;
+    const localKv = headRanges[lane]![1] - headRanges[lane]![0];
     const poolBytes = nBlocks * localKv * blockSize * kvRow;
     const kCache: number[] = [];
     const vCache: number[] = [];
@@ -331,7 +355,7 @@ export function layoutLanes(rec: RecordingSpace, family: string, opts: PlanOptio
     partitions: rec.partitions,
     vectors: rec.vectors,
     acts: rec.acts,
-    kv: { ...kvShape, blockSize, nBlocks, headBounds, qPartition, kvPartition, kvType },
+    kv: { ...kvShape, blockSize, nBlocks, headRanges, shared, qPartition, kvPartition, kvType },
     small: rec.small,
     capacity,
     maxContext: opts.maxContext,
