@@ -180,12 +180,14 @@ export class BlockPool {
 
 /** Hash of a full block given its parent's hash (chain over the whole prefix). */
 export function blockHash(parent: string, tokens: readonly number[], start: number, end: number, salt = ""): string {
+  return hashOf(parent, tokenSlice(tokens, start, end), salt);
+}
+
+function hashOf(parent: string, block: Int32Array, salt: string): string {
   const h = createHash("sha256");
   h.update(parent);
   h.update(salt);
-  const buf = new Int32Array(end - start);
-  for (let i = start; i < end; i++) buf[i - start] = tokens[i]!;
-  h.update(new Uint8Array(buf.buffer));
+  h.update(new Uint8Array(block.buffer, block.byteOffset, block.byteLength));
   return h.digest("base64");
 }
 
@@ -275,9 +277,10 @@ export class SequenceKv {
     this.tokens = tokens;
     for (let b = this.hashes.length; b < full; b++) {
       const parent = this.hashes[b - 1] ?? "";
-      const h = blockHash(parent, tokens, b * B, (b + 1) * B, this.salt);
+      const block = tokenSlice(tokens, b * B, (b + 1) * B);
+      const h = hashOf(parent, block, this.salt);
       this.hashes.push(h);
-      this.pool.commit(this.blockTable[b]!, h, childKey(parent, this.salt), tokenSlice(tokens, b * B, (b + 1) * B));
+      this.pool.commit(this.blockTable[b]!, h, childKey(parent, this.salt), block);
     }
   }
 
