@@ -12,7 +12,7 @@ import { getFamily } from "../../models/index.js";
 import { type Batch, type BatchCapacity, BatchLayout } from "./batch.js";
 import { Lane } from "./lane.js";
 import { type LoadProgress, loadWeights } from "./load.js";
-import { type LanePlan, type PlannedMatrix, RecordingSpace, layoutLanes } from "./plan.js";
+import { type LanePlan, type PlannedMatrix, RecordingSpace, kvRowOffset, layoutLanes } from "./plan.js";
 import { Command, LaneAborted, LaneSync } from "./sync.js";
 
 export type KernelMode = "wasm" | "ref";
@@ -135,18 +135,15 @@ export class LaneBackend {
     const kv = this.plan.kv;
     assert(src >= 0 && src < kv.nBlocks && dst >= 0 && dst < kv.nBlocks && src !== dst, "copyKvRows: bad block");
     assert(Number.isInteger(n) && n >= 0 && n <= kv.blockSize, "copyKvRows: bad row count");
-    const row = kvRowBytes(kv.kvType, kv.headDim);
-    const B = kv.blockSize;
+    const rows = n * kvRowBytes(kv.kvType, kv.headDim);
     for (let lane = 0; lane < this.plan.nLanes; lane++) {
       const [h0, h1] = kv.headRanges[lane]!;
       const bytes = new Uint8Array(this.memories[lane]!.buffer);
       const layout = this.plan.lanes[lane]!;
       for (const pool of [...layout.kCache, ...layout.vCache]) {
         for (let j = 0; j < h1 - h0; j++) {
-          // [head][block][slot][row]: a head's slots of one block are contiguous
-          const from = pool + (j * kv.nBlocks + src) * B * row;
-          const to = pool + (j * kv.nBlocks + dst) * B * row;
-          bytes.copyWithin(to, from, from + n * row);
+          const from = pool + kvRowOffset(kv, j, src, 0);
+          bytes.copyWithin(pool + kvRowOffset(kv, j, dst, 0), from, from + rows);
         }
       }
     }

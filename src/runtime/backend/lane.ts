@@ -11,12 +11,12 @@
  * they all take the same barriers.
  */
 import { assert } from "../../errors.js";
-import { type KernelSet, kvRowBytes } from "../../kernels/kernel-set.js";
+import type { KernelSet } from "../../kernels/kernel-set.js";
 import { packedBytes, unpackRow } from "../../kernels/index.js";
 import type { Act, AttentionSpec, ModelFamily, Ops, RopeSpec, Vec, Weight } from "../../models/ops.js";
 import { getFormat } from "../../tensor/registry.js";
 import type { BatchLayout } from "./batch.js";
-import { BoundSpace, type LaneLayout, type LanePlan, type PlannedMatrix } from "./plan.js";
+import { BoundSpace, type LaneLayout, type LanePlan, type PlannedMatrix, kvRowOffset } from "./plan.js";
 import type { LaneSync } from "./sync.js";
 
 const FULL = -1;
@@ -31,6 +31,8 @@ export class Lane<Model> implements Ops {
   private readonly peers: Float32Array[];
   /** Per KV head, the lanes that hold its cache (several when the heads are shared). */
   private readonly headOwners: number[][];
+  /** With shared KV heads: the lane attending for (head, token) in this forward pass. */
+  private tokenOwner: ((h: number, t: number) => number) | undefined;
   private readonly peerBytes: Uint8Array[];
 
   // per-activation state (same in every lane)
@@ -93,6 +95,7 @@ export class Lane<Model> implements Ops {
     const nEntries = c[this.batch.tableStart + c[this.batch.nSeqs]! - 1]! + c[this.batch.tableLen + c[this.batch.nSeqs]! - 1]!;
     for (let i = 0; i < nEntries; i++) this.i32[tables + i] = c[this.batch.tables + i]!;
     this.shard.fill(FULL);
+    this.tokenOwner = this.plan.kv.shared ? this.sharedTokenOwners() : undefined;
     this.family.forward(this.model, this);
   }
 
@@ -116,23 +119,23 @@ export class Lane<Model> implements Ops {
     if (s === FULL) return;
     this.barrier();
     const bounds = this.plan.partitions[s]!;
-    const base = this.actF32(a);
     const rows = this.rows[a.id]!;
-    const own = this.peers[this.index]!;
     for (let lane = 0; lane < this.plan.nLanes; lane++) {
       if (lane === this.index) continue;
       const c0 = bounds[lane]!;
       const c1 = bounds[lane + 1]!;
       if (c1 === c0) continue;
-      const src = this.peers[lane]!;
-      // NOTE: every lane keeps an activation at the same offset in its memory.
-      for (let t = 0; t < rows; t++) {
-        const o = base + t * a.width;
-        own.set(src.subarray(o + c0, o + c1), o + c0);
-      }
+      for (let t = 0; t < rows; t++) this.copyFromPeer(lane, a, t, c0, c1);
     }
     this.shard[a.id] = FULL;
     this.gatheredAt[a.id] = this.epoch;
+  }
+
+  /** Columns [c0, c1) of row t of `a`, from lane `lane`'s memory into this lane's. */
+  private copyFromPeer(lane: number, a: Act, t: number, c0: number, c1: number): void {
+    // NOTE: every lane keeps an activation at the same offset in its memory.
+    const o = this.actF32(a) + t * a.width;
+    this.peers[this.index]!.set(this.peers[lane]!.subarray(o + c0, o + c1), o + c0);
   }
 
   private beforeWrite(a: Act): void {
@@ -288,8 +291,6 @@ export class Lane<Model> implements Ops {
     const T = this.T;
     const c = this.sync.ctrl;
     const B = kv.blockSize;
-    const kvRow = kvRowBytes(kv.kvType, hd);
-    const headPool = kv.nBlocks * B * kvRow; // bytes of one head's pool: [block][slot][row]
     const kPool = this.layout.kCache[s.layer]!;
     const vPool = this.layout.vCache[s.layer]!;
     const tables = this.layout.blockTables >> 2;
@@ -301,14 +302,14 @@ export class Lane<Model> implements Ops {
       const seq = c[this.batch.seqOf + t]!;
       const blk = this.i32[tables + c[this.batch.tableStart + seq]! + Math.floor(pos / B)]!;
       for (let h = h0; h < h1; h++) {
-        const dst = (h - h0) * headPool + (blk * B + (pos % B)) * kvRow;
+        const dst = kvRowOffset(kv, h - h0, blk, pos % B);
         const src = (t * k.width + h * hd) * 4;
         this.kernels.storeKv(kv.kvType, kBase + src, kPool + dst, hd);
         this.kernels.storeKv(kv.kvType, vBase + src, vPool + dst, hd);
       }
     }
     // 2. attend: a KV head and its group of query heads per call
-    const owner = kv.shared ? this.sharedTokenOwners() : undefined;
+    const owner = this.tokenOwner;
     const qPtr = this.layout.act[q.id]!;
     const oPtr = this.layout.act[out.id]!;
     for (let t = 0; t < T; t++) {
@@ -320,8 +321,8 @@ export class Lane<Model> implements Ops {
         this.kernels.attention(
           qPtr + col,
           oPtr + col,
-          kPool + (h - h0) * headPool,
-          vPool + (h - h0) * headPool,
+          kPool + kvRowOffset(kv, h - h0, 0, 0),
+          vPool + kvRowOffset(kv, h - h0, 0, 0),
           this.layout.blockTables + c[this.batch.tableStart + seq]! * 4,
           pos + 1,
           group,
@@ -340,18 +341,13 @@ export class Lane<Model> implements Ops {
     }
     // 3. shared heads: every lane wrote its heads' columns for its tokens; take the others'
     this.barrier();
-    const base = this.actF32(out);
-    const own = this.peers[this.index]!;
     const w = group * hd;
     for (let lane = 0; lane < this.plan.nLanes; lane++) {
       if (lane === this.index) continue;
-      const src = this.peers[lane]!;
       const [l0, l1] = kv.headRanges[lane]!;
       for (let t = 0; t < T; t++) {
         for (let h = l0; h < l1; h++) {
-          if (owner(h, t) !== lane) continue;
-          const o = base + t * out.width + h * w;
-          own.set(src.subarray(o, o + w), o);
+          if (owner(h, t) === lane) this.copyFromPeer(lane, out, t, h * w, (h + 1) * w);
         }
       }
     }
@@ -362,7 +358,8 @@ export class Lane<Model> implements Ops {
   /**
    * Which lane attends for (KV head h, token t) when some heads are shared: a head held by one
    * lane is its own; a head held by n lanes is split by tokens into n runs of about equal work
-   * (a token's work grows with its position), in lane order. Every lane computes the same.
+   * (a token's work grows with its position), in lane order. Every lane computes the same, once
+   * per forward pass (the batch's positions fix it).
    */
   private sharedTokenOwners(): (h: number, t: number) => number {
     const kv = this.plan.kv;

@@ -124,6 +124,14 @@ export function kvHeadRanges(nKvHeads: number, nLanes: number): [number, number]
   return r;
 }
 
+/**
+ * Byte offset, inside one layer's K or V pool of a lane, of the row of (the lane's j-th KV head,
+ * block, slot): pools are [head][block][slot][row], so a head's slots of one block are contiguous.
+ */
+export function kvRowOffset(kv: KvPlan, j: number, block: number, slot: number): number {
+  return ((j * kv.nBlocks + block) * kv.blockSize + slot) * kvRowBytes(kv.kvType, kv.headDim);
+}
+
 /** KV heads cached over all lanes (more than nKvHeads when some are shared). */
 export function kvHeadsStored(nKvHeads: number, nLanes: number): number {
   return kvHeadRanges(nKvHeads, nLanes).reduce((n, [lo, hi]) => n + hi - lo, 0);
